@@ -1,0 +1,28 @@
+# One entry point. `make suite` runs the main job, `make test` the tests; each
+# creates the virtual environment in .venv when it is missing.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test suite clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[test]'
+	# A kernel inside the venv, so papermill runs notebooks with this environment.
+	$(PY) -m ipykernel install --sys-prefix --name workbench --display-name "BERT Workbench (.venv)"
+	touch $(STAMP)
+
+test: venv
+	$(PY) -m pytest -q
+
+suite: venv
+	$(PY) -m workbench run-suite --suite embedded
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,93 @@
+"""`python -m workbench <command>`: the workbench from a terminal.
+
+Each command is a function taking the parsed arguments; `build_parser` lists
+them. Heavy imports happen inside the commands, so `--help` is instant.
+"""
+
+import argparse
+import sys
+
+
+def cmd_sizes(args):
+    """Print the named model sizes with their parameter counts."""
+    from workbench.config import BERT_SIZES, BertConfig
+
+    print(f"{'name':<12} {'L':>3} {'H':>5} {'A':>3} {'I':>5} {'params (M)':>11}")
+    for name in BERT_SIZES:
+        config = BertConfig.from_size(name, vocab_size=args.vocab_size)
+        print(
+            f"{name:<12} {config.num_hidden_layers:>3} {config.hidden_size:>5} {config.num_attention_heads:>3} "
+            f"{config.intermediate_size:>5} {count_parameters(config) / 1e6:>11.1f}"
+        )
+
+
+def count_parameters(config):
+    """Parameters of the encoder (embeddings, layers, pooler) for a `BertConfig`."""
+    h, i = config.hidden_size, config.intermediate_size
+    embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h + 2 * h
+    layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h
+    return embeddings + config.num_hidden_layers * layer + h * h + h
+
+
+def cmd_build_vocab(args):
+    """Learn a WordPiece vocabulary from text files."""
+    from workbench.tokenizer import build_vocab, save_vocab
+
+    def lines():
+        for path in args.input:
+            with open(path, encoding="utf-8") as f:
+                yield from (line for line in f if line.strip())
+
+    vocab = build_vocab(lines(), vocab_size=args.size, lowercase=not args.cased)
+    save_vocab(vocab, args.output)
+    print(f"wrote {len(vocab)} tokens to {args.output}")
+
+
+def cmd_tokenize(args):
+    """Tokenize text as the original BERT would, with character offsets."""
+    from workbench.tokenizer import BertTokenizer
+
+    tokenizer = BertTokenizer(args.vocab, lowercase=not args.cased)
+    text = " ".join(args.text) if args.text else sys.stdin.read()
+    for token, start, end in tokenizer.tokenize_with_offsets(text):
+        print(f"{tokenizer.token_to_id(token)}\t{token}\t{start}\t{end}\t{text[start:end]}")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m workbench",
+        description="BERT Workbench: pretrain, fine-tune and look inside BERT.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = commands.add_parser("sizes", help="list the named model sizes and their parameter counts")
+    p.add_argument("--vocab-size", type=int, default=30522)
+    p.set_defaults(func=cmd_sizes)
+
+    p = commands.add_parser("build-vocab", help="learn a WordPiece vocab.txt from text files")
+    p.add_argument("--input", nargs="+", required=True, help="text files, one sentence or paragraph per line")
+    p.add_argument("--output", required=True, help="vocab.txt to write")
+    p.add_argument("--size", type=int, default=30522, help="target vocabulary size")
+    p.add_argument("--cased", action="store_true", help="keep case and accents (default: lowercase)")
+    p.set_defaults(func=cmd_build_vocab)
+
+    p = commands.add_parser("tokenize", help="tokenize text with a vocab.txt, printing ids and offsets")
+    p.add_argument("--vocab", required=True)
+    p.add_argument("--cased", action="store_true")
+    p.add_argument("text", nargs="*", help="text to tokenize (default: standard input)")
+    p.set_defaults(func=cmd_tokenize)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
