@@ -78,7 +78,10 @@ class BertPretrainer(_BertHead):
             intermediate_activation=activation_function(getattr(backbone, "activation", "gelu")),
             layer_norm_epsilon=1e-12,
             kernel_initializer=init,
-            dtype=backbone.dtype_policy,
+            # float32: keras-hub's head adds a float32 bias to half-precision
+            # logits and fails under mixed precision; the transform and decoder
+            # are <1% of pretraining FLOPs, and float32 logits are stabler.
+            dtype="float32",
             name="masked_lm_head",
         )
         self.next_sentence_head = keras.layers.Dense(2, kernel_initializer=init, dtype="float32", name="next_sentence_head")
@@ -174,8 +177,8 @@ class BertSpanExtractor(_BertHead):
         # === Functional graph ===
         inputs = _encoder_inputs()
         logits = self.span_dense(backbone(inputs)["sequence_output"])
-        start_logits = _Channel(0, name="start_logits")(logits)
-        end_logits = _Channel(1, name="end_logits")(logits)
+        start_logits = _Channel(0, dtype="float32", name="start_logits")(logits)
+        end_logits = _Channel(1, dtype="float32", name="end_logits")(logits)
         super().__init__(inputs=inputs, outputs={"start_logits": start_logits, "end_logits": end_logits}, **kwargs)
 
         # === Config ===

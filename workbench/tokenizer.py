@@ -25,6 +25,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from keras_hub.src.tokenizers.word_piece_tokenizer import pretokenize
 
+from workbench.backbone import BertEncoder
 from workbench.files import write_text_atomic
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -230,6 +231,9 @@ class BertTokenizer(keras_hub.models.BertTokenizer):
     tokenizer.tokenize_with_offsets("Héllo!")  # [("hello", 0, 5), ("!", 5, 6)]
     ```
     """
+
+    # keras-hub pairs tokenizers with backbones when loading a preset directory.
+    backbone_cls = BertEncoder
 
     def __init__(self, vocabulary=None, lowercase=True, **kwargs):
         if isinstance(vocabulary, (str, os.PathLike)):

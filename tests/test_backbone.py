@@ -1,0 +1,93 @@
+import keras
+import numpy as np
+import pytest
+from conftest import random_inputs
+from numpy_bert import encoder_forward, google_weights_from_keras
+
+from workbench.backbone import BertEncoder, build_encoder
+from workbench.config import BertConfig
+
+
+def randomize(model, rng, scale=0.2):
+    """Non-trivial weights: biases non-zero, LayerNorm gains away from 1."""
+    for w in model.weights:
+        values = rng.normal(0.0, scale, size=w.shape)
+        if w.path.endswith("gamma"):
+            values += 1.0
+        w.assign(values.astype(w.dtype))
+    return model
+
+
+def tiny_config(**overrides):
+    fields = dict(vocab_size=60, max_position_embeddings=16)
+    fields.update(overrides)
+    return BertConfig.from_size("tiny", **fields)
+
+
+@pytest.mark.parametrize("act", ["gelu", "gelu_exact"])
+def test_encoder_matches_numpy_reference(rng, act):
+    config = tiny_config(hidden_act=act, num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=96)
+    encoder = randomize(BertEncoder.from_config_object(config), rng)
+    inputs = random_inputs(rng)
+    out = encoder(inputs, training=False)
+    seq, pooled, _ = encoder_forward(google_weights_from_keras(encoder), 2, 4, **inputs, hidden_act=act)
+    valid = inputs["padding_mask"].astype(bool)
+    assert np.abs(out["sequence_output"].numpy() - seq)[valid].max() <= 1e-4
+    assert np.abs(out["pooled_output"].numpy() - pooled).max() <= 1e-4
+
+
+def test_gelu_forms_differ_as_documented(rng):
+    # keras-hub always uses the tanh form; a Hugging Face model (exact GELU) run
+    # that way is measurably off. Our encoder closes this gap with `activation`.
+    config = tiny_config()
+    encoder = randomize(BertEncoder.from_config_object(config), rng, scale=0.5)
+    inputs = random_inputs(rng)
+    exact_ref, _, _ = encoder_forward(google_weights_from_keras(encoder), 2, 2, **inputs, hidden_act="gelu_exact")
+    tanh_out = encoder(inputs)["sequence_output"].numpy()
+    exact = BertEncoder.from_keras_hub(encoder, activation="gelu_exact")
+    exact_out = exact(inputs)["sequence_output"].numpy()
+    valid = inputs["padding_mask"].astype(bool)
+    assert np.abs(tanh_out - exact_ref)[valid].max() > 1e-4
+    assert np.abs(exact_out - exact_ref)[valid].max() <= 1e-4
+
+
+def test_encoder_is_a_keras_hub_backbone_and_round_trips(tmp_path, rng):
+    import keras_hub
+
+    encoder = BertEncoder.from_config_object(tiny_config(hidden_act="gelu_exact", attention_probs_dropout_prob=0.3))
+    assert isinstance(encoder, keras_hub.models.BertBackbone)
+    assert encoder.transformer_layers[0]._self_attention_layer._dropout_layer.rate == 0.3
+    assert encoder.to_config_object() == tiny_config(hidden_act="gelu_exact", attention_probs_dropout_prob=0.3)
+    path = tmp_path / "encoder.keras"
+    encoder.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, BertEncoder) and loaded.activation == "gelu_exact"
+    inputs = random_inputs(rng)
+    np.testing.assert_array_equal(loaded(inputs)["pooled_output"], encoder(inputs)["pooled_output"])
+
+
+def test_keras_hub_preset_directory_loads(tmp_path, rng):
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=60, num_layers=2, num_heads=2, hidden_dim=32,
+                                             intermediate_dim=64, max_sequence_length=16)
+    randomize(backbone, rng)
+    backbone.save_to_preset(str(tmp_path / "preset"))
+    encoder = build_encoder(str(tmp_path / "preset"))
+    assert isinstance(encoder, BertEncoder)
+    inputs = random_inputs(rng)
+    np.testing.assert_allclose(encoder(inputs)["pooled_output"], backbone(inputs)["pooled_output"], atol=1e-6)
+
+
+def test_initializer_range_is_honoured():
+    wide = BertEncoder.from_config_object(tiny_config(initializer_range=0.5))
+    assert 0.2 < np.std(wide.token_embedding.embeddings.numpy()) < 0.5
+    narrow = BertEncoder.from_config_object(tiny_config())
+    assert np.std(narrow.token_embedding.embeddings.numpy()) < 0.03
+
+
+def test_build_encoder_errors():
+    with pytest.raises(ValueError, match="vocab_size is required"):
+        build_encoder("tiny")
+    with pytest.raises(ValueError, match="Unknown activation"):
+        BertEncoder(vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=8, activation="gelu_fast")

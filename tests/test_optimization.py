@@ -1,0 +1,85 @@
+import keras
+import numpy as np
+import pytest
+
+from workbench.optimization import BertAdamW, BertLearningRateSchedule, create_optimizer
+
+
+def original_adamw_step(w, g, m, v, lr, decay, wd=0.01, b1=0.9, b2=0.999, eps=1e-6):
+    """The original AdamWeightDecayOptimizer: no bias correction, decoupled decay."""
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    update = m / (np.sqrt(v) + eps)
+    if decay:
+        update = update + wd * w
+    return w - lr * update, m, v
+
+
+def test_update_matches_the_original_optimizer(rng):
+    kernel = keras.Variable(rng.normal(size=(3, 4)), name="kernel")
+    bias = keras.Variable(rng.normal(size=(4,)), name="bias")
+    gamma = keras.Variable(rng.normal(size=(4,)), name="gamma")
+    optimizer = BertAdamW(learning_rate=0.01, weight_decay=0.01)
+    ref = {name: (var.numpy().astype(np.float64), 0.0, 0.0) for name, var in (("kernel", kernel), ("bias", bias), ("gamma", gamma))}
+    for _ in range(5):
+        grads = [rng.normal(size=v.shape) for v in (kernel, bias, gamma)]
+        optimizer.apply(grads, [kernel, bias, gamma])
+        for (name, (w, m, v)), g in zip(list(ref.items()), grads):
+            ref[name] = original_adamw_step(w, g, m, v, 0.01, decay=(name == "kernel"))
+    for name, var in (("kernel", kernel), ("bias", bias), ("gamma", gamma)):
+        np.testing.assert_allclose(var.numpy(), ref[name][0], rtol=1e-5, atol=1e-6)
+    # Keras' AdamW (bias-corrected) takes a different first step.
+    w = keras.Variable(np.ones((2,)), name="kernel")
+    keras.optimizers.AdamW(0.01, weight_decay=0.0, epsilon=1e-6).apply([np.array([0.5, -0.5])], [w])
+    w_ours = keras.Variable(np.ones((2,)), name="kernel")
+    BertAdamW(0.01, weight_decay=0.0).apply([np.array([0.5, -0.5])], [w_ours])
+    assert abs((1 - w.numpy()[0]) / (1 - w_ours.numpy()[0]) - np.sqrt(1 - 0.999) / (1 - 0.9)) < 1e-3
+
+
+def test_layer_norm_and_bias_are_excluded_from_decay_in_a_real_model():
+    from test_backbone import tiny_config
+
+    from workbench.backbone import BertEncoder
+    from workbench.heads import BertPretrainer
+
+    model = BertPretrainer(BertEncoder.from_config_object(tiny_config()))
+    optimizer = create_optimizer(1e-4, total_steps=10)
+    optimizer.build(model.trainable_variables)
+    decayed = {v.path for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    assert "transformer_layer_0/self_attention_layer/query/kernel" in decayed
+    assert "token_embedding/embeddings" in decayed
+    assert not [p for p in decayed if p.endswith(("bias", "gamma", "beta"))]
+    assert "masked_lm_head/output_bias" not in decayed
+
+
+def test_schedule_warmup_then_linear_decay_from_step_zero():
+    schedule = BertLearningRateSchedule(1e-3, total_steps=100, warmup_steps=10)
+    lr = [float(schedule(s)) for s in (0, 5, 10, 50, 100, 150)]
+    np.testing.assert_allclose(lr, [0.0, 5e-4, 1e-3 * 0.9, 5e-4, 0.0, 0.0], atol=1e-9)
+    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule)).get_config() == schedule.get_config()
+    with pytest.raises(ValueError, match="warmup_steps"):
+        BertLearningRateSchedule(1e-3, total_steps=10, warmup_steps=11)
+
+
+def test_global_norm_clipping(rng):
+    w1, w2 = keras.Variable(np.zeros(3), name="kernel"), keras.Variable(np.zeros(2), name="kernel")
+    g1, g2 = np.array([30.0, 0.0, 40.0]), np.array([0.0, 0.0])  # global norm 50
+    optimizer = BertAdamW(learning_rate=1.0, weight_decay=0.0, global_clipnorm=1.0, beta_1=0.0, beta_2=0.0, epsilon=0.0)
+    optimizer.apply([g1, g2], [w1, w2])
+    # With b1 = b2 = 0 the update is g / |g| elementwise, so check the clipped
+    # gradient through the first moment instead.
+    np.testing.assert_allclose(optimizer._momentums[0].numpy(), g1 / 50.0, rtol=1e-6)
+
+
+def test_gradient_accumulation_averages_and_schedule_counts_updates(rng):
+    grads = [rng.normal(size=(4,)) for _ in range(4)]
+    accumulated = keras.Variable(np.ones(4), name="kernel")
+    optimizer = create_optimizer(0.1, total_steps=2, warmup_steps=0, gradient_accumulation_steps=2, clipnorm=None)
+    for g in grads:
+        optimizer.apply([g], [accumulated])
+    plain = keras.Variable(np.ones(4), name="kernel")
+    reference = create_optimizer(0.1, total_steps=2, warmup_steps=0, clipnorm=None)
+    for a, b in ((0, 1), (2, 3)):
+        reference.apply([(grads[a] + grads[b]) / 2], [plain])
+    np.testing.assert_allclose(accumulated.numpy(), plain.numpy(), rtol=1e-5, atol=1e-7)
+    assert int(optimizer.iterations) == 2

@@ -1,0 +1,137 @@
+import random
+import unicodedata
+
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import TOY_VOCAB
+from original_tokenizer import clean, full_tokenize
+
+from workbench.tokenizer import BertTokenizer, build_vocab, load_vocab, save_vocab
+
+HAND_MADE = [
+    "", "   ", "\t\n", "Hello, World!", "The cat sat on the mat.", "unaffable", "Café naïve résumé",
+    "中国人", "hello中国world", "ΟΔΟΣ σς", "İstanbul", "straße STRASSE", "ﬁ ＡＢＣ", "a\u200bcat", "cat\u00a0dog",
+    "cat\u2028dog", "cat\u3000dog", "c\x00a\ufffdt", "cat\x0bdog", "x" * 150, "x" * 200, "x" * 201,
+    "$^`(cat)-'dog'?", "12345", "e\u0301", "\u00e9\u0301", "don't", "🙂 cat", "ｈｅｌｌｏ", "Hello\r\nWorld",
+]
+
+
+def random_texts(n, seed=0):
+    rnd = random.Random(seed)
+    pool = list("abcxyz ,.!?'-()$^`") + ["é", "ß", "İ", "Σ", "中", "国", "\u00a0", "\u200b", "\u2028", "\t", "\x07",
+                                        "ﬁ", "Ａ", "\u0301", "🙂", "\ufffd", "cat", "Hello", "the", "un", "able"]
+    return ["".join(rnd.choice(pool) for _ in range(rnd.randint(0, 30))) for _ in range(n)]
+
+
+CORPUS = HAND_MADE + random_texts(400)
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_both_paths_give_the_original_ids(toy_vocab, lowercase):
+    tokenizer = BertTokenizer(str(toy_vocab), lowercase=lowercase)
+    vocab = {t: i for i, t in enumerate(tokenizer.get_vocabulary())}
+    expected = [[vocab[t] for t in full_tokenize(text, vocab, lower=lowercase)] for text in CORPUS]
+    python_ids = [tokenizer.encode_with_offsets(text)[0] for text in CORPUS]
+    tf_ids = tokenizer(tf.constant(CORPUS)).to_list()
+    assert python_ids == expected
+    assert tf_ids == expected
+
+
+def test_keras_hub_differs_from_the_original_and_we_do_not(toy_vocab):
+    """keras-hub's BertTokenizer normalises differently; measure where."""
+    vocab_list = load_vocab(toy_vocab)
+    vocab = {t: i for i, t in enumerate(vocab_list)}
+    theirs = keras_hub.models.BertTokenizer(vocabulary=vocab_list, lowercase=True)(tf.constant(HAND_MADE))
+    theirs = [list(map(int, ids)) for ids in (theirs.to_list() if hasattr(theirs, "to_list") else theirs)]
+    ours = BertTokenizer(vocab_list, lowercase=True)(tf.constant(HAND_MADE)).to_list()
+    expected = [[vocab[t] for t in full_tokenize(text, vocab)] for text in HAND_MADE]
+    differs = {text for text, a, b in zip(HAND_MADE, theirs, expected) if a != b}
+    # Case folding (ß -> ss, fullwidth), zero-width and other format characters
+    # split instead of deleted, non-ASCII spaces not splitting, long words.
+    for text in ("straße STRASSE", "a\u200bcat", "cat\u00a0dog", "x" * 150):
+        assert text in differs
+    assert ours == expected
+
+
+def test_offsets_point_at_the_original_characters(toy_vocab):
+    tokenizer = BertTokenizer(str(toy_vocab), lowercase=True)
+    text = "Hello, Café\u00a0naïve  中国 unaffable (cat)!"
+    pieces = tokenizer.tokenize_with_offsets(text)
+    assert [t for t, _, _ in pieces] == ["hello", ",", "cafe", "naive", "中", "国", "un", "##aff", "##able", "(", "cat", ")", "!"]
+    spans = [text[s:e] for _, s, e in pieces]
+    assert spans == ["Hello", ",", "Café", "naïve", "中", "国", "un", "aff", "able", "(", "cat", ")", "!"]
+    # Every non-[UNK] token is its span, normalised as the tokenizer does.
+    for text in CORPUS:
+        last_end = 0
+        for token, start, end in tokenizer.tokenize_with_offsets(text):
+            assert 0 <= start < end <= len(text) and start >= last_end - 1
+            last_end = end
+            if token != "[UNK]":
+                span = "".join(c for c in unicodedata.normalize("NFD", clean(text[start:end]).lower()) if unicodedata.category(c) != "Mn")
+                # (a final sigma lowercases to ς only in context)
+                assert token.removeprefix("##").replace("ς", "σ") in span.replace("ς", "σ")
+
+
+def test_cased_keeps_case_and_accents(toy_vocab):
+    tokenizer = BertTokenizer(str(toy_vocab), lowercase=False)
+    assert [t for t, _, _ in tokenizer.tokenize_with_offsets("Hello Café")] == ["Hello", "Café"]
+    assert [t for t, _, _ in tokenizer.tokenize_with_offsets("hello")] == ["hello"]
+
+
+def test_long_words_and_edge_strings(toy_vocab):
+    tokenizer = BertTokenizer(str(toy_vocab), lowercase=True)
+    assert [t for t, _, _ in tokenizer.tokenize_with_offsets("x" * 200)] == ["x"] + ["##x"] * 199
+    assert tokenizer.tokenize_with_offsets("x" * 201) == [("[UNK]", 0, 201)]
+    assert tokenizer.tokenize_with_offsets("") == [] and tokenizer.tokenize_with_offsets(" \t\u3000 ") == []
+    assert tokenizer(tf.constant(["", "   "])).to_list() == [[], []]
+
+
+def test_tokenizer_inside_tf_data(toy_vocab):
+    tokenizer = BertTokenizer(str(toy_vocab), lowercase=True)
+    ds = tf.data.Dataset.from_tensor_slices(["The cat sat.", "Hello world!"]).batch(2).map(tokenizer)
+    ids = next(iter(ds)).to_list()
+    assert ids == tokenizer(tf.constant(["The cat sat.", "Hello world!"])).to_list()
+
+
+def test_tokenizer_serializes(toy_vocab, tmp_path):
+    import keras
+
+    from workbench.backbone import BertEncoder
+
+    tokenizer = BertTokenizer(str(toy_vocab), lowercase=True)
+    BertEncoder(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=1, hidden_dim=8,
+                intermediate_dim=8, max_sequence_length=8).save_to_preset(str(tmp_path))
+    tokenizer.save_to_preset(str(tmp_path))
+    loaded = keras_hub.models.BertTokenizer.from_preset(str(tmp_path))
+    assert isinstance(loaded, BertTokenizer) and loaded.do_lower_case
+    assert loaded(tf.constant(["straße"])).to_list() == tokenizer(tf.constant(["straße"])).to_list()
+    clone = keras.layers.deserialize(keras.layers.serialize(tokenizer))
+    assert clone.do_lower_case
+
+
+def test_vocab_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        load_vocab(tmp_path / "nope.txt")
+    dup = tmp_path / "dup.txt"
+    dup.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\ncat\ndog\ncat\n")
+    with pytest.raises(ValueError, match=r"dup.txt.*'cat' on lines 6 and 8"):
+        load_vocab(dup)
+    missing = tmp_path / "missing.txt"
+    missing.write_text("[PAD]\n[UNK]\n[SEP]\ncat\n")
+    with pytest.raises(ValueError, match=r"missing.txt.*\['\[CLS\]', '\[MASK\]'\]"):
+        load_vocab(missing)
+
+
+def test_build_vocab_from_corpus(tmp_path):
+    corpus = ["The quick brown fox jumps over the lazy dog.", "Foxes are quick; dogs are lazy!", "Café au lait, s'il vous plaît."] * 20
+    vocab = build_vocab(corpus, vocab_size=120, lowercase=True)
+    assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert len(vocab) == len(set(vocab)) and len(vocab) <= 160
+    save_vocab(vocab, tmp_path / "vocab.txt")
+    tokenizer = BertTokenizer(str(tmp_path / "vocab.txt"), lowercase=True)
+    unk = tokenizer.token_to_id("[UNK]")
+    ids = np.concatenate(tokenizer(tf.constant(corpus)).to_list())
+    assert unk not in ids
+    assert "the" in vocab and "quick" in vocab
