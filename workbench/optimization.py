@@ -2,7 +2,8 @@
 
 The original `AdamWeightDecayOptimizer` differs from `keras.optimizers.AdamW` in
 one way that changes results: it has no bias correction of the moment
-estimates, so early steps are smaller. `BertAdamW` reproduces the original;
+estimates, so early steps are larger (3.16x at step 1, while the second-moment
+estimate is still small; warmup keeps them harmless). `BertAdamW` reproduces the original;
 everything else (global-norm clipping, gradient accumulation, excluding
 LayerNorm and biases from decay) is Keras' own machinery.
 """
