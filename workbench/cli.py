@@ -53,6 +53,27 @@ def cmd_tokenize(args):
         print(f"{tokenizer.token_to_id(token)}\t{token}\t{start}\t{end}\t{text[start:end]}")
 
 
+def cmd_tasks(args):
+    """Print every task with its splits, labels and metrics."""
+    from workbench.tasks import TASK_NAMES, get_task
+
+    rows = [get_task(name).describe() for name in TASK_NAMES]
+    widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in rows[0]}
+    print("  ".join(k.ljust(widths[k]) for k in widths))
+    for r in rows:
+        print("  ".join(r[k].ljust(widths[k]) for k in widths))
+
+
+def cmd_download(args):
+    """Download benchmarks from their official addresses into the data directory."""
+    from workbench.download import download
+
+    results = download(args.name, data_dir=args.data_dir, force=args.force)
+    failed = {task: err for task, err in results.items() if isinstance(err, Exception)}
+    if failed:
+        raise RuntimeError(f"not downloaded: {', '.join(failed)} (see above)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m workbench",
@@ -70,6 +91,15 @@ def build_parser():
     p.add_argument("--size", type=int, default=30522, help="target vocabulary size")
     p.add_argument("--cased", action="store_true", help="keep case and accents (default: lowercase)")
     p.set_defaults(func=cmd_build_vocab)
+
+    p = commands.add_parser("tasks", help="list the benchmarks with their splits, labels and metrics")
+    p.set_defaults(func=cmd_tasks)
+
+    p = commands.add_parser("download", help="download a benchmark (a task name, glue or all) from its official address")
+    p.add_argument("name", help="task name, 'glue' or 'all'")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--force", action="store_true", help="download again even if the files are present")
+    p.set_defaults(func=cmd_download)
 
     p = commands.add_parser("tokenize", help="tokenize text with a vocab.txt, printing ids and offsets")
     p.add_argument("--vocab", required=True)
