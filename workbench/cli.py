@@ -74,6 +74,19 @@ def cmd_download(args):
         raise RuntimeError(f"not downloaded: {', '.join(failed)} (see above)")
 
 
+def cmd_bench_featurize(args):
+    """Time SQuAD featurization on a synthetic SQuAD-v1.1-sized input."""
+    import os
+
+    from workbench import featurize_benchmark
+    from workbench.tokenizer import BertTokenizer
+
+    tokenizer = BertTokenizer(args.vocab, lowercase=True)
+    result = featurize_benchmark.run(tokenizer, questions=args.questions, workers=args.workers)
+    print(f"{result['questions']} questions -> {result['windows']} windows in {result['seconds']:.1f} s "
+          f"({result['questions_per_second']:.0f} questions/s, {args.workers or os.cpu_count()} workers)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m workbench",
@@ -100,6 +113,12 @@ def build_parser():
     p.add_argument("--data-dir", default="data")
     p.add_argument("--force", action="store_true", help="download again even if the files are present")
     p.set_defaults(func=cmd_download)
+
+    p = commands.add_parser("bench-featurize", help="benchmark SQuAD featurization on a synthetic SQuAD-sized input")
+    p.add_argument("--vocab", default="data/samples/vocab.txt")
+    p.add_argument("--questions", type=int, default=87_599)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.set_defaults(func=cmd_bench_featurize)
 
     p = commands.add_parser("tokenize", help="tokenize text with a vocab.txt, printing ids and offsets")
     p.add_argument("--vocab", required=True)

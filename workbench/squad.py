@@ -126,7 +126,37 @@ class SquadTask(Task):
         return examples
 
     # ---- featurization: the sliding window ----
-    def featurize(self, examples, tokenizer, max_seq_length, training=False):
+    def featurize(self, examples, tokenizer, max_seq_length, training=False, workers=None):
+        """Windows of every example. `workers` processes share the work (default:
+        all cores for more than 2,000 examples); the result is identical."""
+        workers = workers or ((os.cpu_count() or 1) if len(examples) > 2000 else 1)
+        if workers > 1 and len(examples) > workers:
+            return self._featurize_parallel(examples, tokenizer, max_seq_length, training, workers)
+        return self._featurize(examples, tokenizer, max_seq_length, training)
+
+    def _featurize_parallel(self, examples, tokenizer, max_seq_length, training, workers):
+        import multiprocessing
+
+        global _FORK_STATE
+        # Contiguous chunks keep questions on the same context together (SQuAD
+        # files are ordered by paragraph), so each worker's context cache works.
+        bounds = np.linspace(0, len(examples), workers + 1).astype(int)
+        _FORK_STATE = (self, examples, tokenizer, max_seq_length, training)
+        try:
+            # fork: children run pure-Python tokenization only (no TensorFlow ops).
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                parts = pool.map(_featurize_chunk, list(zip(bounds[:-1], bounds[1:])))
+        finally:
+            _FORK_STATE = None
+        for (start, _), part in zip(zip(bounds[:-1], bounds[1:]), parts):
+            part.meta["example_index"] = part.meta["example_index"] + start
+        return Features(
+            {k: np.concatenate([p.inputs[k] for p in parts]) for k in parts[0].inputs},
+            {k: np.concatenate([p.labels[k] for p in parts]) for k in parts[0].labels},
+            {k: np.concatenate([p.meta[k] for p in parts]) for k in parts[0].meta},
+        )
+
+    def _featurize(self, examples, tokenizer, max_seq_length, training=False):
         cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
         context_cache = {}
         rows = collections.defaultdict(list)
@@ -293,6 +323,14 @@ class SquadTask(Task):
             paths.append(os.path.join(output_dir, "null_odds.json"))
             write_text_atomic(paths[-1], json.dumps(odds, indent=1) + "\n")
         return paths
+
+
+_FORK_STATE = None
+
+
+def _featurize_chunk(bounds):
+    task, examples, tokenizer, max_seq_length, training = _FORK_STATE
+    return task._featurize(examples[bounds[0]:bounds[1]], tokenizer, max_seq_length, training)
 
 
 def make_task(name, **options):

@@ -78,25 +78,37 @@ def _transform(chars, fn):
     return pieces
 
 
+_ASCII_PUNCT = frozenset(chr(c) for c in range(128) if 33 <= c <= 47 or 58 <= c <= 64 or 91 <= c <= 96 or 123 <= c <= 126)
+
+
+def _clean_char(ch):
+    """The original's cleaning of one character: None (dropped), " " or itself."""
+    if ch < "\x80":  # ASCII fast path
+        if ch in " \t\n\r":
+            return " "
+        return None if ch < " " or ch == "\x7f" else ch
+    if ch == "\ufffd" or _is_control(ch):
+        return None
+    return " " if _is_whitespace(ch) else ch
+
+
 def basic_tokenize_with_offsets(text, lowercase=True):
     """The original BasicTokenizer: a list of words, each [(char, offset)]."""
-    # Clean: drop NUL, U+FFFD and control characters; whitespace becomes " ".
-    chars = []
-    for i, ch in enumerate(text):
-        if ch == "\x00" or ch == "\ufffd" or _is_control(ch):
-            continue
-        if _is_cjk(ch):  # spaces around CJK ideographs make each its own word
-            chars.extend(((" ", i), (ch, i), (" ", i)))
-        else:
-            chars.append((" " if _is_whitespace(ch) else ch, i))
-    # Split on whitespace as Python's str.split() does (the original's
-    # whitespace_tokenize), which also splits at U+2028/U+2029.
+    # Clean (drop NUL, U+FFFD and control characters; whitespace becomes " "),
+    # put spaces around CJK ideographs, and split on whitespace as Python's
+    # str.split() does (the original's whitespace_tokenize; it also splits at
+    # U+2028/U+2029).
     words, current = [], []
-    for ch, i in chars:
-        if ch.isspace():
+    for i, ch in enumerate(text):
+        ch = _clean_char(ch)
+        if ch is None:
+            continue
+        if ch.isspace() or (ch >= "\u3400" and _is_cjk(ch)):
             if current:
                 words.append(current)
                 current = []
+            if not ch.isspace():
+                words.append([(ch, i)])
         else:
             current.append((ch, i))
     if current:
@@ -104,12 +116,15 @@ def basic_tokenize_with_offsets(text, lowercase=True):
     output = []
     for word in words:
         if lowercase:
-            word = _transform(word, str.lower)
-            word = _transform(word, _strip_accents)
+            if all(c < "\x80" for c, _ in word):
+                word = [(c.lower(), i) for c, i in word]
+            else:
+                word = _transform(word, str.lower)
+                word = _transform(word, _strip_accents)
         # Punctuation: every punctuation character is a word of its own.
         piece = []
         for ch, i in word:
-            if _is_punctuation(ch):
+            if ch in _ASCII_PUNCT or (ch >= "\x80" and _is_punctuation(ch)):
                 if piece:
                     output.append(piece)
                     piece = []
