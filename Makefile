@@ -22,7 +22,7 @@ test: venv
 	$(PY) -m pytest -q
 
 suite: venv
-	$(PY) -m workbench run-suite --suite embedded
+	$(PY) -m workbench run-suite --suite embedded --jobs 2
 
 clean-venv:
 	rm -rf $(VENV)

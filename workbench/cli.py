@@ -87,6 +87,15 @@ def cmd_bench_featurize(args):
           f"({result['questions_per_second']:.0f} questions/s, {args.workers or os.cpu_count()} workers)")
 
 
+def cmd_run_suite(args):
+    """Execute the fine-tuning notebooks of a suite with papermill."""
+    from workbench.suite import parse_grid, run_suite
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    run_suite(args.suite, model=args.model, seeds=seeds, grid=parse_grid(args.grid), skip_done=args.skip_done,
+              data_dir=args.data_dir, results_dir=args.results_dir, jobs=args.jobs)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m workbench",
@@ -119,6 +128,17 @@ def build_parser():
     p.add_argument("--questions", type=int, default=87_599)
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_bench_featurize)
+
+    p = commands.add_parser("run-suite", help="fine-tune on a suite of benchmarks with papermill; CSV tables beside the paper")
+    p.add_argument("--suite", required=True, choices=["embedded", "glue", "squad", "swag", "ner", "all"])
+    p.add_argument("--model", default=None, help="size name, keras-hub preset or model directory (embedded: tiny)")
+    p.add_argument("--seeds", default="1", help="comma-separated seeds, e.g. 1,2,3")
+    p.add_argument("--grid", nargs="*", default=[], help="NAME=V1,V2 ... e.g. learning_rate=2e-5,3e-5 batch_size=16,32")
+    p.add_argument("--skip-done", action="store_true", help="leave out runs that already succeeded")
+    p.add_argument("--data-dir", default=None, help="default: data (embedded: data/samples)")
+    p.add_argument("--results-dir", default=None, help="default: results (embedded: results/embedded)")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
+    p.set_defaults(func=cmd_run_suite)
 
     p = commands.add_parser("tokenize", help="tokenize text with a vocab.txt, printing ids and offsets")
     p.add_argument("--vocab", required=True)

@@ -1,0 +1,91 @@
+"""Turn a `model` argument into an encoder and its tokenizer.
+
+Every place that takes a `model` (notebooks, the suite runner, the Python API)
+goes through `load_pretrained`, which accepts:
+
+* a size name (`"tiny"`, `"base"`, `"L-4_H-256"`, ...): random weights, with the
+  vocabulary given by `vocab`;
+* a keras-hub preset name (`"bert_base_en_uncased"`; downloads from Kaggle) or a
+  local keras-hub preset directory, including the `model/` directory a
+  workbench fine-tuning or pretraining run writes.
+"""
+
+import dataclasses
+import os
+
+import keras_hub
+
+from workbench.backbone import BertEncoder, build_encoder
+from workbench.config import parse_size
+from workbench.tokenizer import BertTokenizer
+
+
+@dataclasses.dataclass
+class Pretrained:
+    encoder: BertEncoder
+    tokenizer: BertTokenizer
+    init: str  # what the weights are: "random" or the source they came from
+
+
+def is_size_name(model):
+    try:
+        parse_size(model)
+        return True
+    except ValueError:
+        return False
+
+
+def load_pretrained(model, vocab=None, lowercase=None, dtype=None):
+    """The encoder and tokenizer for `model` (see the module docstring).
+
+    Args:
+        model: size name, keras-hub preset name, or local preset directory.
+        vocab: `vocab.txt` for a size name (required there); ignored otherwise.
+        lowercase: override the tokenizer's casing (default: the source's; True
+            for a size name).
+        dtype: dtype policy for the encoder.
+    """
+    model = os.fspath(model)
+    if is_size_name(model):
+        if vocab is None:
+            raise ValueError(f"model={model!r} is a size name (random weights): pass vocab=<path to vocab.txt>")
+        tokenizer = BertTokenizer(vocab, lowercase=True if lowercase is None else lowercase)
+        encoder = build_encoder(model, vocab_size=tokenizer.vocabulary_size(), dtype=dtype)
+        return Pretrained(encoder, tokenizer, "random")
+    if os.path.isdir(model):
+        if not os.path.exists(os.path.join(model, "config.json")):
+            raise ValueError(
+                f"{model}: not a model directory this workbench reads. Accepted: a keras-hub preset directory "
+                f"(config.json, model.weights.h5, assets/tokenizer/vocabulary.txt), e.g. the model/ folder of a "
+                f"workbench run; or a size name ({', '.join(['tiny', 'mini', 'small', 'medium', 'base', 'large', 'L-<n>_H-<n>'])})"
+            )
+    elif "://" not in model and (os.sep in model or model.startswith(".")):
+        raise FileNotFoundError(f"model directory not found: {model}")
+    # A directory, a preset name or a handle (kaggle://, hf://): keras-hub loads it.
+    encoder = build_encoder(model, dtype=dtype)
+    source = keras_hub.models.BertTokenizer.from_preset(model)
+    source_case = source.do_lower_case if isinstance(source, BertTokenizer) else source.lowercase
+    tokenizer = BertTokenizer(source.get_vocabulary(), lowercase=source_case if lowercase is None else lowercase)
+    if tokenizer.vocabulary_size() != encoder.vocabulary_size:
+        raise ValueError(f"{model}: vocabulary has {tokenizer.vocabulary_size()} tokens but the embedding table has {encoder.vocabulary_size} rows")
+    return Pretrained(encoder, tokenizer, str(model))
+
+
+def save_pretrained(encoder, tokenizer, directory):
+    """Write a keras-hub preset directory (config, weights, vocabulary) that
+    `load_pretrained` and `keras_hub.models.BertBackbone.from_preset` read."""
+    import shutil
+    import tempfile
+
+    parent = os.path.dirname(os.path.abspath(directory))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".tmp-preset-", dir=parent)
+    try:
+        encoder.save_to_preset(staging)
+        tokenizer.save_to_preset(staging)
+        if os.path.exists(directory):
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory
