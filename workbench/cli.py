@@ -93,7 +93,8 @@ def cmd_run_suite(args):
 
     seeds = [int(s) for s in args.seeds.split(",")]
     run_suite(args.suite, model=args.model, seeds=seeds, grid=parse_grid(args.grid), skip_done=args.skip_done,
-              data_dir=args.data_dir, results_dir=args.results_dir, jobs=args.jobs)
+              data_dir=args.data_dir, results_dir=args.results_dir, jobs=args.jobs,
+              tasks=args.tasks.split(",") if args.tasks else None)
 
 
 def build_parser():
@@ -138,6 +139,7 @@ def build_parser():
     p.add_argument("--data-dir", default=None, help="default: data (embedded: data/samples)")
     p.add_argument("--results-dir", default=None, help="default: results (embedded: results/embedded)")
     p.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
+    p.add_argument("--tasks", default=None, help="comma-separated subset of the suite's tasks")
     p.set_defaults(func=cmd_run_suite)
 
     p = commands.add_parser("tokenize", help="tokenize text with a vocab.txt, printing ids and offsets")

@@ -83,17 +83,20 @@ class Run:
     parameters: dict
 
 
-def plan(suite, model=None, seeds=(1,), grid=None, data_dir=None, results_dir=None, extra=None):
-    """The runs of a suite, in order."""
+def plan(suite, model=None, seeds=(1,), grid=None, data_dir=None, results_dir=None, extra=None, tasks=None):
+    """The runs of a suite (or of `tasks`, a subset of it), in order."""
     if suite not in SUITES:
         raise ValueError(f"Unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+    unknown = [t for t in tasks or () if t not in SUITES[suite]]
+    if unknown:
+        raise ValueError(f"Task(s) {unknown} are not in suite {suite!r}: {', '.join(SUITES[suite])}")
     embedded = suite == "embedded"
     # Absolute paths: notebooks run with the repository root as working directory.
     results_dir = os.path.abspath(results_dir or os.path.join(ROOT, "results", "embedded" if embedded else ""))
     grid = grid or {}
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
     runs = []
-    for task, seed, point in itertools.product(SUITES[suite], seeds, points):
+    for task, seed, point in itertools.product(tasks or SUITES[suite], seeds, points):
         notebook, task_params = notebook_for(task)
         params = dict(EMBEDDED) if embedded else {"download": True}
         if embedded:
@@ -151,13 +154,13 @@ def execute(run, kernel_name=None, timeout=None):
 
 
 def run_suite(suite, model=None, seeds=(1,), grid=None, skip_done=False, data_dir=None, results_dir=None,
-              jobs=1, extra=None, log=print):
+              jobs=1, extra=None, tasks=None, log=print):
     """Execute a suite; returns the summary DataFrame."""
     from tqdm.auto import tqdm
 
     from workbench.results import completed_runs, write_summary
 
-    runs = plan(suite, model, seeds, grid, data_dir, results_dir, extra)
+    runs = plan(suite, model, seeds, grid, data_dir, results_dir, extra, tasks)
     results_dir = os.path.dirname(runs[0].parameters["results_csv"]) if runs else (results_dir or "results")
     results_csv = os.path.join(results_dir, "finetune.csv")
     if skip_done:

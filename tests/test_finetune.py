@@ -1,0 +1,97 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.finetune import finetune, validate_params
+from workbench.results import FINETUNE_COLUMNS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLES = os.path.join(ROOT, "data", "samples")
+TINY = dict(model="tiny", vocab=os.path.join(SAMPLES, "vocab.txt"), data_dir=SAMPLES, batch_size=8,
+            max_seq_length=32, learning_rate=1e-3, epochs=1.0)
+
+
+def test_parameters_are_validated_before_anything_runs():
+    with pytest.raises(ValueError, match=r"Unknown parameter\(s\) \['batchsize'\].*batch_size"):
+        validate_params({"task": "mrpc", "batchsize": 8})
+    with pytest.raises(ValueError, match="Parameter 'batch_size' must be int or None, got '8'"):
+        validate_params({"task": "mrpc", "batch_size": "8"})
+    with pytest.raises(ValueError, match="Parameter 'learning_rate' must be float or None"):
+        validate_params({"task": "mrpc", "learning_rate": True})
+    with pytest.raises(ValueError, match="unknown task 'mrcp'"):
+        validate_params({"task": "mrcp"})
+    with pytest.raises(ValueError, match="'strategy'.*tpu"):
+        validate_params({"task": "mrpc", "strategy": "gpus"})
+    with pytest.raises(ValueError, match="'warmup_proportion' must be in"):
+        validate_params({"task": "mrpc", "warmup_proportion": 1.5})
+    with pytest.raises(ValueError, match="'task' is required"):
+        validate_params({})
+    assert validate_params({"task": "mrpc", "learning_rate": 1}).learning_rate == 1  # ints are fine for floats
+
+
+def test_a_run_writes_rows_predictions_history_and_a_loadable_model(tmp_path):
+    from workbench.checkpoints import load_pretrained
+
+    results = tmp_path / "finetune.csv"
+    result = finetune(task="mrpc", output_dir=str(tmp_path / "run"), results_csv=str(results), checkpoint_every=2, **TINY)
+    assert set(result.metrics) == {"dev"} and set(result.metrics["dev"]) == {"f1", "accuracy"}
+    table = pd.read_csv(results)
+    assert list(table.columns) == FINETUNE_COLUMNS
+    assert set(table["metric"]) == {"f1", "accuracy"} and (table["status"] == "ok").all()
+    row = table.iloc[0]
+    assert row["task"] == "mrpc" and row["batch_size"] == 8 and row["init"] == "random" and row["train_examples"] == 48
+    assert row["train_steps"] == 6 and row["replicas"] == 1 and row["precision"] == "float32"
+    assert row["examples_per_second"] > 0
+    submission = tmp_path / "run" / "predictions" / "MRPC.tsv"
+    assert submission.read_text().splitlines()[0] == "index\tprediction" and len(submission.read_text().splitlines()) == 17
+    assert list(result.history["step"]) == [1, 2, 3, 4, 5, 6]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == result.metrics
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    loaded = load_pretrained(str(tmp_path / "run" / "model"))
+    assert loaded.encoder.num_layers == 2 and loaded.tokenizer.do_lower_case
+
+
+def test_regression_and_paper_defaults(tmp_path):
+    result = finetune(task="stsb", output_dir=str(tmp_path / "run"), results_csv=str(tmp_path / "t.csv"), save_model=False, **TINY)
+    assert set(result.metrics["dev"]) == {"spearman", "pearson"}
+    lines = (tmp_path / "run" / "predictions" / "STS-B.tsv").read_text().splitlines()
+    assert float(lines[1].split("\t")[1]) == pytest.approx(float(lines[1].split("\t")[1]))
+    from workbench.tasks import get_task
+
+    assert (get_task("mrpc").hparams.batch_size, get_task("mrpc").hparams.learning_rate) == (32, 2e-5)
+    squad = get_task("squad1").hparams
+    assert (squad.batch_size, squad.learning_rate, squad.epochs, squad.max_seq_length) == (12, 3e-5, 2.0, 384)
+
+
+KILLED_RUN = r"""
+import os, sys, json
+import workbench
+import workbench.training as T
+from workbench.finetune import finetune
+save = T.StepCheckpoint.on_train_batch_end
+def hard_kill_after_step_5(self, batch, logs=None):
+    save(self, batch, logs)
+    if self.step == 5:
+        os._exit(137)  # like SIGKILL: no cleanup, no finally blocks
+T.StepCheckpoint.on_train_batch_end = hard_kill_after_step_5
+finetune(**json.loads(sys.argv[1]))
+"""
+
+
+def test_a_killed_run_resumes_to_the_same_result(tmp_path):
+    args = dict(TINY, task="rte", epochs=2.0, checkpoint_every=2, save_model=False, seed=3)
+    straight = finetune(output_dir=str(tmp_path / "a"), results_csv=str(tmp_path / "a.csv"), **args)
+    killed = dict(args, output_dir=str(tmp_path / "b"), results_csv=str(tmp_path / "b.csv"))
+    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, json.dumps(killed)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 137, proc.stderr[-2000:]
+    assert (tmp_path / "b" / "checkpoints" / "latest").read_text().strip() == "step-4"
+    assert not (tmp_path / "b.csv").exists()
+    resumed = finetune(**killed)
+    assert resumed.metrics == straight.metrics
+    np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], atol=1e-5)
+    assert len(resumed.history) == len(straight.history) == 12
