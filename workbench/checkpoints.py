@@ -5,15 +5,24 @@ goes through `load_pretrained`, which accepts:
 
 * a size name (`"tiny"`, `"base"`, `"L-4_H-256"`, ...): random weights, with the
   vocabulary given by `vocab`;
+* an original Google release directory (`bert_model.ckpt.*`, `bert_config.json`,
+  `vocab.txt`): every released variant, recognised by its variable shapes;
+* a Hugging Face BERT directory (`config.json` + `model.safetensors` or
+  `pytorch_model.bin`) or an `hf://owner/name` handle;
 * a keras-hub preset name (`"bert_base_en_uncased"`; downloads from Kaggle) or a
   local keras-hub preset directory, including the `model/` directory a
   workbench fine-tuning or pretraining run writes.
+
+Heads found in Google and Hugging Face checkpoints (masked LM + NSP, a
+classifier, SQuAD) come back as `head_weights` under the original names;
+`apply_head_weights` puts them on a matching workbench head.
 """
 
 import dataclasses
 import os
 
 import keras_hub
+import numpy as np
 
 from workbench.backbone import BertEncoder, build_encoder
 from workbench.config import parse_size
@@ -25,6 +34,7 @@ class Pretrained:
     encoder: BertEncoder
     tokenizer: BertTokenizer
     init: str  # what the weights are: "random" or the source they came from
+    head_weights: dict = dataclasses.field(default_factory=dict)  # {original name: array}
 
 
 def is_size_name(model):
@@ -52,12 +62,27 @@ def load_pretrained(model, vocab=None, lowercase=None, dtype=None):
         tokenizer = BertTokenizer(vocab, lowercase=True if lowercase is None else lowercase)
         encoder = build_encoder(model, vocab_size=tokenizer.vocabulary_size(), dtype=dtype)
         return Pretrained(encoder, tokenizer, "random")
+    if model.startswith("hf://"):
+        from workbench.hf_checkpoint import resolve_handle
+
+        model = resolve_handle(model)
     if os.path.isdir(model):
+        from workbench.google_checkpoint import is_google_release, load_google_release
+        from workbench.hf_checkpoint import is_hf_directory, load_hf_directory
+
+        if is_google_release(model):
+            encoder, tokenizer, heads = load_google_release(model, lowercase, dtype)
+            return Pretrained(encoder, tokenizer, f"google:{model}", heads)
+        if is_hf_directory(model):
+            encoder, tokenizer, heads = load_hf_directory(model, lowercase, dtype)
+            return Pretrained(encoder, tokenizer, f"huggingface:{model}", heads)
         if not os.path.exists(os.path.join(model, "config.json")):
             raise ValueError(
-                f"{model}: not a model directory this workbench reads. Accepted: a keras-hub preset directory "
+                f"{model}: not a model directory this workbench reads. Accepted layouts: an original Google BERT "
+                f"release (bert_model.ckpt.index/.data-*, bert_config.json, vocab.txt); a Hugging Face BERT "
+                f"(config.json with model.safetensors or pytorch_model.bin, vocab.txt); a keras-hub preset "
                 f"(config.json, model.weights.h5, assets/tokenizer/vocabulary.txt), e.g. the model/ folder of a "
-                f"workbench run; or a size name ({', '.join(['tiny', 'mini', 'small', 'medium', 'base', 'large', 'L-<n>_H-<n>'])})"
+                f"workbench run. Or a size name (tiny, mini, small, medium, base, large, L-<n>_H-<n>) or preset name"
             )
     elif "://" not in model and (os.sep in model or model.startswith(".")):
         raise FileNotFoundError(f"model directory not found: {model}")
@@ -69,6 +94,20 @@ def load_pretrained(model, vocab=None, lowercase=None, dtype=None):
     if tokenizer.vocabulary_size() != encoder.vocabulary_size:
         raise ValueError(f"{model}: vocabulary has {tokenizer.vocabulary_size()} tokens but the embedding table has {encoder.vocabulary_size} rows")
     return Pretrained(encoder, tokenizer, str(model))
+
+
+def apply_head_weights(model, head_weights):
+    """Load checkpoint head weights onto a workbench head when the checkpoint
+    has that head with matching shapes; returns whether it did."""
+    from workbench.google_checkpoint import assign, head_mapping
+
+    mapping = head_mapping(model)
+    if not mapping or not all(name in head_weights for name, *_ in mapping):
+        return False
+    if any(tuple(np.shape(head_weights[name])) != tuple(to_google(var.numpy()).shape) for name, var, _, to_google in mapping):
+        return False  # e.g. a classifier with another number of labels
+    assign(mapping, head_weights, "checkpoint heads")
+    return True
 
 
 def save_pretrained(encoder, tokenizer, directory):

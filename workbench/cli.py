@@ -97,6 +97,26 @@ def cmd_run_suite(args):
               tasks=args.tasks.split(",") if args.tasks else None)
 
 
+def cmd_convert(args):
+    """Convert a checkpoint between layouts."""
+    from workbench.export import convert
+
+    print("wrote", convert(args.src, args.dst, args.to, lowercase=args.lowercase))
+
+
+def cmd_extract_features(args):
+    """Contextual embeddings of chosen layers for a file of lines (or `A ||| B` pairs)."""
+    from workbench.checkpoints import load_pretrained
+    from workbench.extract_features import extract_features, read_lines, write_jsonl, write_npz
+
+    pretrained = load_pretrained(args.model, vocab=args.vocab, lowercase=args.lowercase)
+    texts_a, texts_b = read_lines(args.input)
+    layers = tuple(int(x) for x in args.layers.split(","))
+    results = extract_features(pretrained.encoder, pretrained.tokenizer, texts_a, texts_b, layers, args.max_seq_length)
+    (write_npz if args.output.endswith(".npz") else write_jsonl)(results, args.output)
+    print(f"wrote features of {len(results)} inputs to {args.output}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m workbench",
@@ -141,6 +161,23 @@ def build_parser():
     p.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
     p.add_argument("--tasks", default=None, help="comma-separated subset of the suite's tasks")
     p.set_defaults(func=cmd_run_suite)
+
+    p = commands.add_parser("convert", help="convert a model: Google release, Hugging Face, keras-hub preset -> keras-preset, google or savedmodel")
+    p.add_argument("src", help="model directory, preset name or hf:// handle (savedmodel: a run directory or .keras task model)")
+    p.add_argument("dst", help="output directory")
+    p.add_argument("--to", required=True, choices=["keras-preset", "google", "savedmodel"])
+    p.add_argument("--lowercase", type=lambda v: v.lower() in ("1", "true", "yes"), default=None)
+    p.set_defaults(func=cmd_convert)
+
+    p = commands.add_parser("extract-features", help="contextual embeddings of chosen layers (JSON lines or .npz)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--vocab", default=None, help="vocab.txt when --model is a size name")
+    p.add_argument("--lowercase", type=lambda v: v.lower() in ("1", "true", "yes"), default=None)
+    p.add_argument("--input", required=True, help="text file: one input per line, 'A ||| B' for pairs")
+    p.add_argument("--output", required=True, help="output .jsonl (original format) or .npz")
+    p.add_argument("--layers", default="-1,-2,-3,-4", help="layer indices, e.g. --layers=-1,-2 (0: embeddings)")
+    p.add_argument("--max-seq-length", type=int, default=128)
+    p.set_defaults(func=cmd_extract_features)
 
     p = commands.add_parser("tokenize", help="tokenize text with a vocab.txt, printing ids and offsets")
     p.add_argument("--vocab", required=True)

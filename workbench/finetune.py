@@ -50,7 +50,7 @@ class FinetuneParams:
     run_id: typing.Optional[str] = None  # default: derived from the parameters
     notebook: str = ""  # executed notebook path, recorded in the table
     task_options: typing.Optional[dict] = None  # e.g. {"train_language": "zh"} for xnli
-    save_model: bool = True  # write output_dir/model (keras-hub preset of the fine-tuned encoder)
+    save_model: bool = True  # write output_dir/model (keras-hub preset of the encoder) and task_model.keras
     jit_compile: typing.Union[bool, str] = "auto"  # XLA: True, False or "auto" (Keras' choice)
 
 
@@ -129,7 +129,7 @@ def finetune(**params):
     p = validate_params(params)
     import keras
 
-    from workbench.checkpoints import load_pretrained, save_pretrained
+    from workbench.checkpoints import apply_head_weights, load_pretrained, save_pretrained
     from workbench.distribution import describe_strategy, get_strategy
     from workbench.optimization import create_optimizer
     from workbench.results import append_rows
@@ -167,7 +167,11 @@ def finetune(**params):
     with strategy.scope():
         pretrained = load_pretrained(p.model, vocab=p.vocab, lowercase=p.lowercase)
         model = task.build_model(pretrained.encoder)
+        if pretrained.head_weights and apply_head_weights(model, pretrained.head_weights):
+            print(f"loaded the checkpoint's {type(model).__name__} head weights")
     tokenizer = pretrained.tokenizer
+    if max_seq_length > pretrained.encoder.max_sequence_length:
+        raise ValueError(f"Parameter 'max_seq_length' ({max_seq_length}) exceeds the model's {pretrained.encoder.max_sequence_length} positions")
     train_features = task.featurize(train, tokenizer, max_seq_length, training=True)
     if len(train_features) == 0:
         raise ValueError(f"{p.task}: no training examples in {p.data_dir}")
@@ -213,6 +217,11 @@ def finetune(**params):
             metrics[split] = task.score(examples, predictions, split)
     if p.save_model:
         save_pretrained(pretrained.encoder, tokenizer, os.path.join(output_dir, "model"))
+        from workbench.files import atomic_path
+
+        with atomic_path(os.path.join(output_dir, "task_model.keras")) as tmp:
+            model.save(tmp + ".keras")
+            os.replace(tmp + ".keras", tmp)
 
     # ---- record ----
     finished = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
