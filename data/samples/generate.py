@@ -373,8 +373,32 @@ def conll():
         write(f"conll2003/{name}", "\n".join(lines) + "\n")
 
 
+# ---- pretraining corpus ---------------------------------------------------------------------
+def corpus():
+    """The official input format: one sentence per line, a blank line between
+    documents. Each document is a small story about one person, so sentences
+    follow each other (next-sentence prediction has signal) and words repeat in
+    patterns a tiny model can learn."""
+    docs = []
+    for d in range(400):
+        name, city, org, animal = R.choice(NAMES), R.choice(CITIES), R.choice(ORGS), R.choice(ANIMALS)
+        place, verb = R.choice(PLACES), R.choice(VERBS)
+        year = R.randint(1950, 2015)
+        story = [
+            f"{name} was born in {city} in {year}.",
+            f"As a child, {name} loved the {animal} that lived in the {place}.",
+            f"Every morning the {animal} {verb} in the {place}.",
+            f"Later {name} joined {org} and moved away from {city}.",
+            f"At {org}, {name} built tools for farmers and their animals.",
+            f"Years later, {name} returned to {city} with a {animal} of their own.",
+            f"The {animal} still {verb} in the {place} today.",
+        ]
+        docs.append(story[: R.randint(3, len(story))])
+    write("pretraining/corpus.txt", "\n\n".join("\n".join(d) for d in docs) + "\n")
+
+
 def main():
-    for make in (cola, sst2, mrpc, qqp, stsb, mnli, ax, qnli, rte, wnli, xnli, squad, swag, conll):
+    for make in (cola, sst2, mrpc, qqp, stsb, mnli, ax, qnli, rte, wnli, xnli, squad, swag, conll, corpus):
         make()
     print("wrote samples to", HERE)
 
