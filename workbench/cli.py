@@ -117,6 +117,23 @@ def cmd_extract_features(args):
     print(f"wrote features of {len(results)} inputs to {args.output}")
 
 
+def cmd_pretraining_data(args):
+    """Create pretraining TFRecords with the official algorithm."""
+    import time
+
+    from workbench.pretraining_data import PretrainingDataOptions, create_pretraining_data
+
+    options = PretrainingDataOptions(
+        max_seq_length=args.max_seq_length, max_predictions_per_seq=args.max_predictions_per_seq,
+        masked_lm_prob=args.masked_lm_prob, dupe_factor=args.dupe_factor, short_seq_prob=args.short_seq_prob,
+        random_seed=args.random_seed, do_lower_case=not args.cased, whole_word_mask=args.whole_word_mask)
+    started = time.perf_counter()
+    stats = create_pretraining_data(args.input, args.output, args.vocab, options, shards=args.shards, workers=args.workers)
+    seconds = time.perf_counter() - started
+    print(f"{stats['instances'] / seconds:.0f} instances/s ({seconds:.1f} s, {args.workers or 'all'} workers); "
+          f"statistics in {args.output}/stats.json")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m workbench",
@@ -178,6 +195,22 @@ def build_parser():
     p.add_argument("--layers", default="-1,-2,-3,-4", help="layer indices, e.g. --layers=-1,-2 (0: embeddings)")
     p.add_argument("--max-seq-length", type=int, default=128)
     p.set_defaults(func=cmd_extract_features)
+
+    p = commands.add_parser("pretraining-data", help="create pretraining TFRecords (official create_pretraining_data algorithm)")
+    p.add_argument("--input", nargs="+", required=True, help="text files or globs: a sentence per line, blank line between documents")
+    p.add_argument("--output", required=True, help="output directory for TFRecord shards and stats.json")
+    p.add_argument("--vocab", required=True)
+    p.add_argument("--cased", action="store_true", help="do not lowercase (default: do_lower_case)")
+    p.add_argument("--max-seq-length", type=int, default=128)
+    p.add_argument("--max-predictions-per-seq", type=int, default=20)
+    p.add_argument("--masked-lm-prob", type=float, default=0.15)
+    p.add_argument("--dupe-factor", type=int, default=10)
+    p.add_argument("--short-seq-prob", type=float, default=0.1)
+    p.add_argument("--random-seed", type=int, default=12345)
+    p.add_argument("--whole-word-mask", action="store_true")
+    p.add_argument("--shards", type=int, default=4, help="output files; the output depends on seed and shards only")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.set_defaults(func=cmd_pretraining_data)
 
     p = commands.add_parser("tokenize", help="tokenize text with a vocab.txt, printing ids and offsets")
     p.add_argument("--vocab", required=True)

@@ -224,7 +224,7 @@ def _write_shard(args):
                 name: (tf.train.Feature(float_list=tf.train.FloatList(value=values)) if name == "masked_lm_weights"
                        else tf.train.Feature(int64_list=tf.train.Int64List(value=values)))
                 for name, values in features.items()}))
-            writer.write(example.SerializeToString())
+            writer.write(example.SerializeToString(deterministic=True))
             stats["instances"] += 1
             stats["tokens"] += len(instance.tokens)
             stats["maskable_tokens"] += len(instance.tokens) - 3
