@@ -235,31 +235,36 @@ def _write_shard(args):
     return dict(stats)
 
 
+def _write_shards(jobs):
+    return [_write_shard(job) for job in jobs]
+
+
 def _run_in_subprocesses(jobs, workers, output_dir):
-    """Each shard in a fresh Python process (not fork: the parent may run
-    TensorFlow threads; not multiprocessing's spawn: it re-imports the caller's
-    main script). Jobs and results travel as files."""
+    """Shards in `workers` fresh Python processes, each taking every
+    `workers`-th shard (not fork: the parent may run TensorFlow threads; not
+    multiprocessing's spawn: it re-imports the caller's main script). Jobs and
+    results travel as files."""
     import concurrent.futures
     import pickle
     import subprocess
     import sys
     import tempfile
 
-    def run(job):
+    def run(batch):
         with tempfile.TemporaryDirectory(dir=output_dir, prefix=".tmp-job-") as tmp:
-            job_path, result_path = os.path.join(tmp, "job.pkl"), os.path.join(tmp, "result.json")
+            job_path, result_path = os.path.join(tmp, "jobs.pkl"), os.path.join(tmp, "results.json")
             with open(job_path, "wb") as f:
-                pickle.dump(job, f)
-            code = ("import json, pickle, sys; from workbench.pretraining_data import _write_shard; "
-                    "json.dump(_write_shard(pickle.load(open(sys.argv[1], 'rb'))), open(sys.argv[2], 'w'))")
+                pickle.dump(batch, f)
+            code = ("import json, pickle, sys; from workbench.pretraining_data import _write_shards; "
+                    "json.dump(_write_shards(pickle.load(open(sys.argv[1], 'rb'))), open(sys.argv[2], 'w'))")
             done = subprocess.run([sys.executable, "-c", code, job_path, result_path], capture_output=True, text=True)
             if done.returncode != 0:
-                raise RuntimeError(f"shard {job[3]} failed:\n{done.stderr[-3000:]}")
+                raise RuntimeError(f"shards {[job[3] for job in batch]} failed:\n{done.stderr[-3000:]}")
             with open(result_path, encoding="utf-8") as f:
                 return json.load(f)
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(run, jobs))
+        return [r for results in pool.map(run, [jobs[w::workers] for w in range(workers)]) for r in results]
 
 
 def create_pretraining_data(inputs, output_dir, vocab, options=None, shards=4, workers=None, log=print):
