@@ -134,6 +134,33 @@ def cmd_pretraining_data(args):
           f"statistics in {args.output}/stats.json")
 
 
+def cmd_bench_attention(args):
+    """Time the explorer's response to a layer/head change (Python side)."""
+    import statistics
+    import time
+
+    from workbench.attention_explorer import AttentionExplorer
+    from workbench.backbone import BertEncoder
+    from workbench.config import BertConfig
+    from workbench.tokenizer import BertTokenizer
+
+    tokenizer = BertTokenizer(args.vocab)
+    encoder = BertEncoder.from_config_object(BertConfig.from_size(args.model, vocab_size=tokenizer.vocabulary_size()))
+    words = [w for w in tokenizer.get_vocabulary() if w.isalpha()][:400]
+    text = " ".join(words[i % len(words)] for i in range(args.tokens))
+    started = time.perf_counter()
+    explorer = AttentionExplorer(encoder, tokenizer, text, max_seq_length=args.tokens)
+    first = time.perf_counter() - started
+    times = []
+    for i in range(args.repeats):
+        started = time.perf_counter()
+        explorer.set_layer(i % encoder.num_layers)
+        explorer.set_heads([i % encoder.num_heads])
+        times.append(time.perf_counter() - started)
+    print(f"{args.model}, {len(explorer.tokens)} tokens: first input {first:.2f} s (attention + all views); "
+          f"layer+head change median {1000 * statistics.median(times):.1f} ms, max {1000 * max(times):.1f} ms")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m workbench",
@@ -211,6 +238,13 @@ def build_parser():
     p.add_argument("--shards", type=int, default=4, help="output files; the output depends on seed and shards only")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_pretraining_data)
+
+    p = commands.add_parser("bench-attention", help="benchmark the attention explorer's update time")
+    p.add_argument("--model", default="base", help="size name (random weights)")
+    p.add_argument("--vocab", default="data/samples/vocab.txt")
+    p.add_argument("--tokens", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=20)
+    p.set_defaults(func=cmd_bench_attention)
 
     p = commands.add_parser("tokenize", help="tokenize text with a vocab.txt, printing ids and offsets")
     p.add_argument("--vocab", required=True)
