@@ -161,6 +161,18 @@ def cmd_bench_attention(args):
           f"layer+head change median {1000 * statistics.median(times):.1f} ms, max {1000 * max(times):.1f} ms")
 
 
+def cmd_speed(args):
+    """Throughput, FLOP/s and MFU of a training or inference step."""
+    from workbench.speed import measure, record
+
+    row = measure(args.model, seq=args.seq, batch=args.batch, mode=args.mode, precision=args.precision, xla=args.xla,
+                  strategy=args.strategy, steps=args.steps, warmup=args.warmup, baseline=not args.no_baseline)
+    record(row, args.output)
+    print(f"{row['model']} {row['mode']} seq {row['seq']} batch {row['batch']} ({row['precision']}, xla={row['xla']}, {row['device']}): "
+          f"{row['sequences_per_second']} seq/s, {row['tflops']} TFLOP/s, peak {row['peak_tflops']} TFLOP/s, MFU {row['mfu']}, "
+          f"vs plain keras-hub {row['vs_keras_hub'] or '-'}x  -> {args.output}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m workbench",
@@ -245,6 +257,20 @@ def build_parser():
     p.add_argument("--tokens", type=int, default=128)
     p.add_argument("--repeats", type=int, default=20)
     p.set_defaults(func=cmd_bench_attention)
+
+    p = commands.add_parser("speed", help="measure throughput, FLOP/s and MFU against the matmul peak and plain keras-hub")
+    p.add_argument("--model", default="base", help="size name: tiny ... base, large")
+    p.add_argument("--seq", type=int, default=128)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--mode", choices=["train", "predict", "pretrain"], default="train")
+    p.add_argument("--precision", default="auto")
+    p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--strategy", default="auto")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--no-baseline", action="store_true", help="skip the plain keras-hub comparison")
+    p.add_argument("--output", default="results/speed.csv")
+    p.set_defaults(func=cmd_speed)
 
     p = commands.add_parser("tokenize", help="tokenize text with a vocab.txt, printing ids and offsets")
     p.add_argument("--vocab", required=True)

@@ -1,0 +1,179 @@
+"""`python -m workbench speed`: throughput, FLOP/s and MFU, beside plain keras-hub.
+
+Step times come from batch-end callbacks (median after warm-up), never from
+the wall time of `fit()`, which can return seconds after its last step.
+
+FLOPs per sequence of length T, with L layers of width H, N non-embedding
+parameters, P masked positions and vocabulary V:
+
+    train:    6 N T + 12 L H T^2              (forward + backward; attention scores and mixing)
+    predict:  2 N T +  4 L H T^2
+    pretrain: train + 6 P H (H + V)           (the MLM transform and the tied decoder)
+
+MFU is achieved FLOP/s divided by the peak measured in the same process: a
+large matmul in the same dtype and XLA setting.
+"""
+
+import datetime
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+SPEED_COLUMNS = ["finished_at", "machine", "device", "implementation", "model", "mode", "seq", "batch", "precision",
+                 "xla", "strategy", "replicas", "step_seconds", "sequences_per_second", "tokens_per_second",
+                 "tflops", "peak_tflops", "mfu", "vs_keras_hub"]
+
+
+def non_embedding_parameters(config):
+    """Encoder parameters without the embedding tables (and their LayerNorm)."""
+    from workbench.cli import count_parameters
+
+    embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * config.hidden_size + 2 * config.hidden_size
+    return count_parameters(config) - embeddings
+
+
+def flops_per_sequence(config, seq, mode, predictions=0):
+    n = non_embedding_parameters(config)
+    attention = config.num_hidden_layers * config.hidden_size * seq * seq
+    if mode == "predict":
+        return 2 * n * seq + 4 * attention
+    flops = 6 * n * seq + 12 * attention
+    if mode == "pretrain":
+        flops += 6 * predictions * config.hidden_size * (config.hidden_size + config.vocab_size)
+    return flops
+
+
+def measure_peak(dtype, xla, size=2048, repeats=10):
+    """FLOP/s of a (size x size) @ (size x size) matmul, median of `repeats`."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size), dtype=dtype)
+    b = tf.random.normal((size, size), dtype=dtype)
+    fn = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=bool(xla))
+    fn(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(a, b).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times)
+
+
+class _StepTimer:
+    def __init__(self):
+        import keras
+
+        timer = self
+
+        class Callback(keras.callbacks.Callback):
+            def on_train_batch_begin(self, batch, logs=None):
+                timer.start = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                timer.times.append(time.perf_counter() - timer.start)
+
+            on_predict_batch_begin = on_train_batch_begin
+            on_predict_batch_end = on_train_batch_end
+
+        self.callback = Callback()
+        self.times = []
+        self.start = 0.0
+
+
+def _data(config, seq, batch, steps, mode, predictions, rng):
+    import tensorflow as tf
+
+    n = batch * steps
+    x = {"token_ids": rng.integers(5, config.vocab_size, (n, seq)).astype("int32"),
+         "segment_ids": np.zeros((n, seq), "int32"), "padding_mask": np.ones((n, seq), "int32")}
+    if mode == "pretrain":
+        x["mask_positions"] = np.sort(rng.integers(1, seq, (n, predictions)), axis=1).astype("int32")
+        y = {"mlm_logits": rng.integers(5, config.vocab_size, (n, predictions)).astype("int32"),
+             "nsp_logits": rng.integers(0, 2, n).astype("int32")}
+    else:
+        y = rng.integers(0, 2, n).astype("int32")
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch, drop_remainder=True).cache().prefetch(2)
+
+
+def _time_model(model, data, mode, steps, warmup):
+    timer = _StepTimer()
+    if mode == "predict":
+        model.predict(data.map(lambda x, y: x), steps=steps, verbose=0, callbacks=[timer.callback])
+    else:
+        model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer.callback], shuffle=False)
+    return statistics.median(timer.times[warmup:])
+
+
+def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto", xla=True, strategy="auto",
+            steps=20, warmup=5, baseline=True, vocab_size=30522, seed=0):
+    """Measure one configuration; returns a row of `SPEED_COLUMNS`."""
+    import keras
+    import keras_hub
+    import tensorflow as tf
+
+    from workbench.backbone import BertEncoder
+    from workbench.config import BertConfig
+    from workbench.distribution import describe_strategy, get_strategy
+    from workbench.heads import BertClassifier, BertPretrainer
+    from workbench.optimization import create_optimizer
+    from workbench.pretrain import pretraining_losses
+
+    if mode not in ("train", "predict", "pretrain"):
+        raise ValueError(f"mode must be train, predict or pretrain, got {mode!r}")
+    if steps <= warmup:
+        raise ValueError(f"steps ({steps}) must exceed warmup ({warmup})")
+    keras.utils.set_random_seed(seed)
+    dist = get_strategy(strategy, precision)
+    where = describe_strategy(dist)
+    config = BertConfig.from_size(model_size, vocab_size=vocab_size, max_position_embeddings=max(512, seq))
+    predictions = max(1, round(0.15 * seq))
+    rng = np.random.default_rng(seed)
+    data = _data(config, seq, batch, steps, mode, predictions, rng)
+    with dist.scope():
+        encoder = BertEncoder.from_config_object(config)
+        if mode == "pretrain":
+            model = BertPretrainer(encoder)
+            model.compile(optimizer=create_optimizer(1e-4, 10_000, 100), loss=pretraining_losses(), jit_compile=xla)
+        else:
+            model = BertClassifier(encoder, num_classes=2)
+            model.compile(optimizer=create_optimizer(2e-5, 10_000, 100),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=xla)
+    seconds = _time_model(model, data, mode, steps, warmup)
+    ratio = ""
+    if baseline and mode != "pretrain":
+        # What a user would write with plain keras-hub, compiled with defaults.
+        with dist.scope():
+            backbone = keras_hub.models.BertBackbone(
+                vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers, num_heads=config.num_attention_heads,
+                hidden_dim=config.hidden_size, intermediate_dim=config.intermediate_size,
+                max_sequence_length=config.max_position_embeddings)
+            inputs = backbone.input
+            plain = keras.Model(inputs, keras.layers.Dense(2)(backbone(inputs)["pooled_output"]))
+            plain.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        baseline_seconds = _time_model(plain, data, mode, steps, warmup)
+        ratio = round(baseline_seconds / seconds, 3)
+    compute_dtype = keras.mixed_precision.global_policy().compute_dtype
+    peak = measure_peak(getattr(tf, compute_dtype), xla)
+    flops = flops_per_sequence(config, seq, mode, predictions) * batch / seconds
+    gpus = tf.config.list_physical_devices("GPU")
+    device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else f"CPU x{os.cpu_count()}"
+    return {
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores", "device": device,
+        "implementation": "workbench", "model": model_size, "mode": mode, "seq": seq, "batch": batch,
+        "precision": where["precision"], "xla": bool(xla), "strategy": where["strategy"], "replicas": where["replicas"],
+        "step_seconds": round(seconds, 5), "sequences_per_second": round(batch / seconds, 2),
+        "tokens_per_second": round(batch * seq / seconds, 1), "tflops": round(flops / 1e12, 4),
+        "peak_tflops": round(peak / 1e12, 4), "mfu": round(flops / peak, 4), "vs_keras_hub": ratio,
+    }
+
+
+def record(row, path="results/speed.csv"):
+    from workbench.results import append_rows
+
+    append_rows(path, [row], columns=SPEED_COLUMNS)
+    return row
+
