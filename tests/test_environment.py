@@ -33,7 +33,7 @@ def test_environment_yml_lists_the_same_pins():
 
 def test_lock_file_agrees_with_pins():
     lock = {}
-    for line in (ROOT / "requirements.lock").read_text().splitlines():
+    for line in (ROOT / ".ci" / "requirements.lock").read_text().splitlines():
         if "==" in line and not line.startswith("#"):
             name, version = line.split("==")
             lock[name.lower().replace("_", "-")] = version
@@ -68,3 +68,16 @@ def test_jupyter_kernel_runs_this_environment():
         pytest.skip("tests run outside the project's .venv; the Makefile registers the kernel there")
     argv = json.loads((spec_dir / "kernel.json").read_text())["argv"]
     assert Path(argv[0]).resolve() == Path(sys.executable).resolve()
+
+
+def test_top_level_layout_is_the_designed_one():
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    if not tracked:
+        import pytest
+
+        pytest.skip("not a git checkout")
+    top = {path.split("/")[0] for path in tracked if not path.startswith(".")}
+    assert top == {"notebooks", "workbench", "data", "results", "tests", "environment.yml", "pyproject.toml", "README.md", "Makefile"}
+    assert ".ci/run" in tracked
