@@ -94,3 +94,23 @@ def test_html_export_is_standalone_and_has_the_data(explorer, tmp_path):
     assert "[CLS] the cat sat" in page and "Model view" in page
     csv = explorer.export_statistics(str(tmp_path / "s.csv"))
     assert open(csv).readline().strip() == "layer,head,statistic,value"
+
+
+def test_lines_view_has_one_colour_per_selected_head(explorer):
+    explorer.set_heads([0, 3])
+    visible = [t for t in explorer.lines_view.data[: explorer.num_heads] if t.visible]
+    assert [t.name for t in visible] == ["head 1", "head 4"]
+    assert visible[0].line.color != visible[1].line.color
+    n = len(explorer.tokens)
+    assert len(visible[0].x) == 3 * n * 3  # 3 links per token, each (start, end, gap)
+
+
+def test_model_without_tokenizer_gets_a_message_in_the_widget(tmp_path):
+    pytest.importorskip("anywidget")
+    from workbench.attention_explorer import explore
+    from workbench.backbone import BertEncoder
+    from workbench.config import BertConfig
+
+    BertEncoder.from_config_object(BertConfig.from_size("tiny", vocab_size=50, max_position_embeddings=16)).save_to_preset(str(tmp_path / "m"))
+    explorer = explore(str(tmp_path / "m"), "The cat sat.")
+    assert explorer.tokenizer is None and "no tokenizer" in explorer.message.value

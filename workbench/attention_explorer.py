@@ -18,6 +18,8 @@ import numpy as np
 from workbench.attention_stats import STATISTICS, head_statistics, merge_words, statistics_table
 
 GRID_CELLS = 32  # model-view thumbnails are pooled to at most this many rows/columns
+LINKS_PER_TOKEN = 3  # the lines view draws each token's strongest links, per head
+HEAD_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
 def _pool(matrix, size):
@@ -75,13 +77,23 @@ class AttentionExplorer:
                                                     hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>"))
         self.head_view.update_layout(title="Head view", height=520, yaxis={"autorange": "reversed"},
                                      xaxis={"title": "attended to"}, margin={"l": 90, "b": 90})
+        # Lines view: tokens on the left attend to tokens on the right, one colour per head.
+        self.lines_view = go.FigureWidget([go.Scatter(x=[], y=[], mode="lines", name=f"head {h + 1}", hoverinfo="name",
+                                                      line={"color": HEAD_COLOURS[h % len(HEAD_COLOURS)], "width": 1.5},
+                                                      opacity=0.6, visible=False) for h in range(self.num_heads)]
+                                          + [go.Scatter(x=[], y=[], mode="text", textposition="middle left", showlegend=False,
+                                                        hoverinfo="skip"),
+                                             go.Scatter(x=[], y=[], mode="text", textposition="middle right", showlegend=False,
+                                                        hoverinfo="skip")])
+        self.lines_view.update_layout(title="Lines view (each token's strongest links; colour per head)", height=520,
+                                      xaxis={"visible": False, "range": [-0.6, 1.6]}, yaxis={"visible": False, "autorange": "reversed"})
         self.model_view = go.FigureWidget()
         self.stats_view = go.FigureWidget(go.Heatmap(z=[[0]], colorscale="Viridis"))
         self.stats_view.update_layout(title="Per-head statistic", height=360, xaxis={"title": "head"}, yaxis={"title": "layer"})
         self.head_view.data[0].on_click(self._highlight_row)
 
         self.widget = w.VBox([self.text_a, self.text_b, w.HBox([self.layer_slider, self.head_select, self.words_box]),
-                              self.message, self.head_view, self.model_view, w.HBox([self.statistic]), self.stats_view])
+                              self.message, w.HBox([self.head_view, self.lines_view]), self.model_view, w.HBox([self.statistic]), self.stats_view])
         for control in (self.text_a, self.text_b):
             control.observe(lambda _: self.update_input(), names="value")
         self.layer_slider.observe(lambda _: self._draw_head_view(), names="value")
@@ -158,6 +170,26 @@ class AttentionExplorer:
                 for s in seps[:1]] + [
                 dict(type="line", y0=s + 0.5, y1=s + 0.5, x0=-0.5, x1=len(labels) - 0.5, line={"color": "red", "dash": "dot"})
                 for s in seps[:1]]
+
+        self._draw_lines(maps, labels, layer, heads)
+
+    def _draw_lines(self, maps, labels, layer, heads):
+        n = len(labels)
+        with self.lines_view.batch_update():
+            for h, trace in enumerate(self.lines_view.data[: self.num_heads]):
+                if h not in heads:
+                    trace.visible = False
+                    continue
+                xs, ys = [], []
+                weights = maps[layer, h]
+                for i in range(n):
+                    for j in np.argsort(-weights[i])[:LINKS_PER_TOKEN]:
+                        xs += [0, 1, None]
+                        ys += [i, int(j), None]
+                trace.x, trace.y, trace.visible = xs, ys, True
+            left, right = self.lines_view.data[self.num_heads], self.lines_view.data[self.num_heads + 1]
+            left.x, left.y, left.text = [0] * n, list(range(n)), labels
+            right.x, right.y, right.text = [1] * n, list(range(n)), labels
 
     def _highlight_row(self, trace, points, state):
         if not points.point_inds:
@@ -254,5 +286,15 @@ def explore(model, sentence_a="", sentence_b="", layer=0, head=0, vocab=None, lo
     vocab, preset, Google/HF/keras-hub directory, a run's model/ folder)."""
     from workbench.checkpoints import load_pretrained
 
-    pretrained = load_pretrained(os.fspath(model), vocab=vocab, lowercase=lowercase)
-    return AttentionExplorer(pretrained.encoder, pretrained.tokenizer, sentence_a, sentence_b, layer, head, max_seq_length)
+    try:
+        pretrained = load_pretrained(os.fspath(model), vocab=vocab, lowercase=lowercase)
+        encoder, tokenizer = pretrained.encoder, pretrained.tokenizer
+    except (ValueError, FileNotFoundError):
+        # A preset directory with weights but no tokenizer: show the model's
+        # structure and say what is missing in the widget.
+        from workbench.backbone import build_encoder
+
+        if not os.path.isdir(os.fspath(model)):
+            raise
+        encoder, tokenizer = build_encoder(os.fspath(model)), None
+    return AttentionExplorer(encoder, tokenizer, sentence_a, sentence_b, layer, head, max_seq_length)
