@@ -75,7 +75,7 @@ class AttentionExplorer:
         # === Figures ===
         self.head_view = go.FigureWidget(go.Heatmap(z=[[0]], colorscale="Blues", zmin=0, zmax=1,
                                                     hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>"))
-        self.head_view.update_layout(title="Head view", height=520, yaxis={"autorange": "reversed"},
+        self.head_view.update_layout(title="Head view", height=520, width=620, yaxis={"autorange": "reversed"},
                                      xaxis={"title": "attended to"}, margin={"l": 90, "b": 90})
         # Lines view: tokens on the left attend to tokens on the right, one colour per head.
         self.lines_view = go.FigureWidget([go.Scatter(x=[], y=[], mode="lines", name=f"head {h + 1}", hoverinfo="name",
@@ -85,7 +85,7 @@ class AttentionExplorer:
                                                         hoverinfo="skip"),
                                              go.Scatter(x=[], y=[], mode="text", textposition="middle right", showlegend=False,
                                                         hoverinfo="skip")])
-        self.lines_view.update_layout(title="Lines view (each token's strongest links; colour per head)", height=520,
+        self.lines_view.update_layout(title="Lines view: strongest links, colour per head", height=520, width=480,
                                       xaxis={"visible": False, "range": [-0.6, 1.6]}, yaxis={"visible": False, "autorange": "reversed"})
         self.model_view = go.FigureWidget()
         self.stats_view = go.FigureWidget(go.Heatmap(z=[[0]], colorscale="Viridis"))
