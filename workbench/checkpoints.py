@@ -113,18 +113,9 @@ def apply_head_weights(model, head_weights):
 def save_pretrained(encoder, tokenizer, directory):
     """Write a keras-hub preset directory (config, weights, vocabulary) that
     `load_pretrained` and `keras_hub.models.BertBackbone.from_preset` read."""
-    import shutil
-    import tempfile
+    from workbench.files import atomic_directory
 
-    parent = os.path.dirname(os.path.abspath(directory))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tmp-preset-", dir=parent)
-    try:
+    with atomic_directory(directory) as staging:
         encoder.save_to_preset(staging)
         tokenizer.save_to_preset(staging)
-        if os.path.exists(directory):
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return directory

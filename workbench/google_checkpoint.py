@@ -223,19 +223,14 @@ def google_weights(model):
 def save_google_release(model, tokenizer, directory):
     """Write `bert_model.ckpt.*`, `bert_config.json` and `vocab.txt` in the
     original layout (atomically: a temporary directory renamed at the end)."""
-    import shutil
-    import tempfile
-
     import tensorflow as tf
 
     from workbench.attention import find_encoder
+    from workbench.files import atomic_directory
     from workbench.tokenizer import save_vocab
 
     weights = google_weights(model)
-    parent = os.path.dirname(os.path.abspath(directory))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tmp-google-", dir=parent)
-    try:
+    with atomic_directory(directory) as staging:
         with tf.Graph().as_default():
             variables = [tf.compat.v1.Variable(value, name=name) for name, value in weights.items()]
             saver = tf.compat.v1.train.Saver(variables)
@@ -244,9 +239,4 @@ def save_google_release(model, tokenizer, directory):
                 saver.save(session, os.path.join(staging, "bert_model.ckpt"), write_meta_graph=False, write_state=False)
         find_encoder(model).to_config_object().to_json_file(os.path.join(staging, "bert_config.json"))
         save_vocab(tokenizer.get_vocabulary(), os.path.join(staging, "vocab.txt"))
-        if os.path.exists(directory):
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return directory
