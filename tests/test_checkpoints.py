@@ -247,3 +247,136 @@ def test_extract_features_last_layers(tmp_path, rng):
     assert len(lines) == 2 and lines[1]["features"][1]["token"] == "hello"
     assert [layer["index"] for layer in lines[0]["features"][0]["layers"]] == [-1, -2]
     assert len(lines[0]["features"][0]["layers"][0]["values"]) == H
+
+
+def write_model_garden_checkpoint(directory, weights, heads=2, prefix="encoder"):
+    """A TF Model Garden (TF2, object-based) BERT checkpoint with the release's
+    file names: weighted layers tracked as `layer_with_weights-N`, per-head kernels."""
+    from tensorflow.python.trackable.autotrackable import AutoTrackable
+
+    def node(**variables):
+        obj = AutoTrackable()
+        for name, value in variables.items():
+            setattr(obj, name, value if isinstance(value, AutoTrackable) else tf.Variable(value))
+        return obj
+
+    d = H // heads
+    encoder = AutoTrackable()
+    tables = ("word_embeddings", "position_embeddings", "token_type_embeddings")
+    for i, table in enumerate(tables):
+        setattr(encoder, f"layer_with_weights-{i}", node(embeddings=weights[f"bert/embeddings/{table}"]))
+    setattr(encoder, "layer_with_weights-3", node(gamma=weights["bert/embeddings/LayerNorm/gamma"], beta=weights["bert/embeddings/LayerNorm/beta"]))
+    for i in range(L):
+        g = lambda name: weights[f"bert/encoder/layer_{i}/{name}"]  # noqa: E731
+        attention = node(**{f"_{short}_dense": node(kernel=g(f"attention/self/{short}/kernel").reshape(H, heads, d),
+                                                     bias=g(f"attention/self/{short}/bias").reshape(heads, d))
+                            for short in ("query", "key", "value")},
+                         _output_dense=node(kernel=g("attention/output/dense/kernel").reshape(heads, d, H), bias=g("attention/output/dense/bias")))
+        setattr(encoder, f"layer_with_weights-{4 + i}", node(
+            _attention_layer=attention,
+            _attention_layer_norm=node(gamma=g("attention/output/LayerNorm/gamma"), beta=g("attention/output/LayerNorm/beta")),
+            _intermediate_dense=node(kernel=g("intermediate/dense/kernel"), bias=g("intermediate/dense/bias")),
+            _output_dense=node(kernel=g("output/dense/kernel"), bias=g("output/dense/bias")),
+            _output_layer_norm=node(gamma=g("output/LayerNorm/gamma"), beta=g("output/LayerNorm/beta"))))
+    setattr(encoder, f"layer_with_weights-{4 + L}", node(kernel=weights["bert/pooler/dense/kernel"], bias=weights["bert/pooler/dense/bias"]))
+    os.makedirs(directory, exist_ok=True)
+    saved = tf.train.Checkpoint(**{prefix: encoder}).write(os.path.join(directory, "bert_model.ckpt"))
+    assert saved.endswith("bert_model.ckpt")
+    with open(os.path.join(directory, "bert_config.json"), "w") as f:
+        json.dump(config(num_attention_heads=heads), f)
+    with open(os.path.join(directory, "vocab.txt"), "w") as f:
+        f.write("".join(t + "\n" for t in VOCAB))
+    return str(directory)
+
+
+def test_model_garden_tf2_checkpoint_matches_reference(tmp_path, rng, caplog):
+    weights = google_weights(rng, heads=False)
+    directory = write_model_garden_checkpoint(tmp_path / "uncased_L-2_H-64_A-2", weights)
+    names = tf.train.load_checkpoint(os.path.join(directory, "bert_model.ckpt")).get_variable_to_shape_map()
+    assert "encoder/layer_with_weights-4/_attention_layer/_query_dense/kernel/.ATTRIBUTES/VARIABLE_VALUE" in names
+    with caplog.at_level(logging.WARNING, logger="workbench"):
+        pretrained = load_pretrained(directory)
+    assert not caplog.records  # save_counter and the object graph are not model weights
+    inputs = random_inputs(rng, vocab_size=V)
+    seq, pooled, _ = encoder_forward(weights, L, 2, **inputs, hidden_act="gelu")
+    out = pretrained.encoder(inputs)
+    assert np.abs(out["sequence_output"].numpy() - seq)[inputs["padding_mask"].astype(bool)].max() <= 1e-4
+    assert np.abs(out["pooled_output"].numpy() - pooled).max() <= 1e-4
+    # Same tensors as the original layout, and the heads count comes from the kernels.
+    google = load_pretrained(write_google_release(tmp_path / "google", weights, training_state=False))
+    for a, b in zip(pretrained.encoder.get_weights(), google.encoder.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with open(os.path.join(directory, "bert_config.json"), "w") as f:
+        json.dump(config(num_attention_heads=4), f)
+    with pytest.raises(ValueError, match="num_attention_heads=4 but the checkpoint's attention kernels have 2 heads"):
+        load_pretrained(directory)
+
+
+def serve_fake_hub(files, repo):
+    """A minimal Hugging Face Hub on 127.0.0.1 serving `files` ({name: bytes})
+    as model repo `repo`: the repo-info, tree and resolve endpoints
+    huggingface_hub's snapshot_download uses. Returns (server, requested paths)."""
+    import hashlib
+    import http.server
+    import threading
+    import urllib.parse
+
+    commit = hashlib.sha1(b"".join(files.values())).hexdigest()
+    requested = []
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _send(self, status, body=b"", headers=()):
+            self.send_response(status)
+            for key, value in headers:
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_GET(self):
+            path = urllib.parse.urlparse(self.path).path
+            requested.append((self.command, path))
+            api = f"/api/models/{repo}/"
+            if path.startswith(api + "revision/"):
+                info = {"id": repo, "sha": commit, "siblings": [{"rfilename": n} for n in files]}
+                return self._send(200, json.dumps(info).encode(), [("Content-Type", "application/json")])
+            if path.startswith(api + "tree/"):
+                tree = [{"type": "file", "path": n, "size": len(b), "oid": hashlib.sha1(b).hexdigest()} for n, b in files.items()]
+                return self._send(200, json.dumps(tree).encode(), [("Content-Type", "application/json")])
+            prefix = f"/{repo}/resolve/{commit}/"
+            if path.startswith(prefix) and path[len(prefix):] in files:
+                body = files[path[len(prefix):]]
+                return self._send(200, body, [("X-Repo-Commit", commit), ("ETag", f'"{hashlib.sha1(body).hexdigest()}"')])
+            return self._send(404, b"{}")
+
+        do_HEAD = do_GET
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, requested
+
+
+def test_hf_handle_downloads_what_it_needs_from_the_hub(tmp_path, rng, monkeypatch):
+    import huggingface_hub.constants
+
+    weights = google_weights(rng)
+    local = write_hf_directory(tmp_path / "hf", weights, act="gelu")
+    files = {n: open(os.path.join(local, n), "rb").read() for n in os.listdir(local)}
+    files["pytorch_model.bin"] = b"not needed when safetensors are there"
+    server, requested = serve_fake_hub(files, "someone/tiny-bert")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    try:
+        pretrained = load_pretrained("hf://someone/tiny-bert")
+    finally:
+        server.shutdown()
+    assert pretrained.encoder.activation == "gelu_exact"
+    check_against_reference(pretrained, weights, rng, "gelu_exact")
+    fetched = {p.rsplit("/", 1)[-1] for method, p in requested if method == "GET" and "/resolve/" in p}
+    assert "model.safetensors" in fetched and "config.json" in fetched and "pytorch_model.bin" not in fetched
+    with pytest.raises(ValueError, match="expected hf://<owner>/<name>"):
+        load_pretrained("hf://a/b/c")

@@ -7,6 +7,7 @@ goes through `load_pretrained`, which accepts:
   vocabulary given by `vocab`;
 * an original Google release directory (`bert_model.ckpt.*`, `bert_config.json`,
   `vocab.txt`): every released variant, recognised by its variable shapes;
+  the TF Model Garden TF2 (object-based) releases with the same file names too;
 * a Hugging Face BERT directory (`config.json` + `model.safetensors` or
   `pytorch_model.bin`) or an `hf://owner/name` handle;
 * a keras-hub preset name (`"bert_base_en_uncased"`; downloads from Kaggle) or a
@@ -79,7 +80,7 @@ def load_pretrained(model, vocab=None, lowercase=None, dtype=None):
         if not os.path.exists(os.path.join(model, "config.json")):
             raise ValueError(
                 f"{model}: not a model directory this workbench reads. Accepted layouts: an original Google BERT "
-                f"release (bert_model.ckpt.index/.data-*, bert_config.json, vocab.txt); a Hugging Face BERT "
+                f"release or TF Model Garden TF2 BERT checkpoint (bert_model.ckpt.index/.data-*, bert_config.json, vocab.txt); a Hugging Face BERT "
                 f"(config.json with model.safetensors or pytorch_model.bin, vocab.txt); a keras-hub preset "
                 f"(config.json, model.weights.h5, assets/tokenizer/vocabulary.txt), e.g. the model/ folder of a "
                 f"workbench run. Or a size name (tiny, mini, small, medium, base, large, L-<n>_H-<n>) or preset name"

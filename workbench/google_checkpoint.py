@@ -6,6 +6,12 @@ checkpoint), `bert_config.json` and `vocab.txt`. Variables are named
 ... with 2-D kernels; keras-hub keeps attention kernels per head, (H, A, H/A).
 `encoder_mapping` is the one table between the two namings; the Hugging Face
 reader renames its tensors to Google names and uses it too.
+
+TF Model Garden's TF2 BERT checkpoints (the v3 releases keras-hub's own base
+presets were converted from) ship with the same file names but are object-based:
+`encoder/layer_with_weights-N/.../.ATTRIBUTES/VARIABLE_VALUE`, with per-head
+attention kernels. `model_garden_to_google` renames them to the original names,
+so one loader and one shape check serve both.
 """
 
 import logging
@@ -19,7 +25,8 @@ from workbench.config import BertConfig
 log = logging.getLogger("workbench")
 
 # Variables of a training checkpoint that are not model weights.
-_TRAINING_STATE = re.compile(r"(^|/)(adam_[mv]|Adam(_\d+)?|global_step|beta[12]_power|bad_steps|good_steps|loss_scale)($|/)")
+_TRAINING_STATE = re.compile(r"(^|/)(adam_[mv]|Adam(_\d+)?|global_step|beta[12]_power|bad_steps|good_steps|loss_scale"
+                             r"|save_counter|_CHECKPOINTABLE_OBJECT_GRAPH|optimizer|\.OPTIMIZER_SLOT)($|/)")
 
 # Release names the original code knows the casing of (validate_case_matches_checkpoint).
 UNCASED_RELEASES = ("uncased_L-24_H-1024_A-16", "uncased_L-12_H-768_A-12", "multilingual_L-12_H-768_A-12", "chinese_L-12_H-768_A-12")
@@ -149,7 +156,70 @@ def read_checkpoint(prefix):
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
-def config_from_shapes(weights, source):
+# Model Garden's BertEncoder tracks its weighted layers in this order: the three
+# embedding tables, the embedding LayerNorm, one entry per transformer layer, the pooler.
+_GARDEN_EMBEDDINGS = {0: "bert/embeddings/word_embeddings", 1: "bert/embeddings/position_embeddings",
+                      2: "bert/embeddings/token_type_embeddings"}
+_GARDEN_LAYER = {
+    "_attention_layer/_query_dense": "attention/self/query",
+    "_attention_layer/_key_dense": "attention/self/key",
+    "_attention_layer/_value_dense": "attention/self/value",
+    "_attention_layer/_output_dense": "attention/output/dense",
+    "_attention_output_dense": "attention/output/dense",  # early v2 checkpoints
+    "_attention_layer_norm": "attention/output/LayerNorm",
+    "_intermediate_dense": "intermediate/dense",
+    "_output_dense": "output/dense",
+    "_output_layer_norm": "output/LayerNorm",
+}
+_GARDEN_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def is_model_garden(weights):
+    return any(n.endswith("layer_with_weights-0/embeddings" + _GARDEN_SUFFIX) for n in weights)
+
+
+def model_garden_to_google(weights, source):
+    """({original name: array}, number of heads) for a Model Garden TF2 checkpoint.
+
+    Per-head kernels (H, A, H/A) and (A, H/A, H) become the original 2-D ones;
+    variables outside the encoder keep their names (so they are reported unused).
+    """
+    anchor = next(n for n in weights if n.endswith("layer_with_weights-0/embeddings" + _GARDEN_SUFFIX))
+    prefix = anchor[: -len("layer_with_weights-0/embeddings" + _GARDEN_SUFFIX)]
+    pattern = re.compile(re.escape(prefix) + r"layer_with_weights-(\d+)/(?:(.+)/)?(kernel|bias|gamma|beta|embeddings)" + re.escape(_GARDEN_SUFFIX) + "$")
+    parsed = {n: m for n in weights if (m := pattern.match(n))}
+    transformer = sorted({int(m.group(1)) for m in parsed.values() if m.group(2) in _GARDEN_LAYER})
+    if transformer != list(range(4, 4 + len(transformer))):
+        raise ValueError(f"{source}: Model Garden checkpoint with unexpected transformer layer entries {transformer}")
+    layers = len(transformer)
+    pooler = 4 + layers
+    query = next((weights[n] for n, m in parsed.items() if m.group(1) == "4" and m.group(2) == "_attention_layer/_query_dense" and m.group(3) == "kernel"), None)
+    if query is None or np.ndim(query) != 3:
+        raise ValueError(f"{source}: Model Garden checkpoint without a per-head query kernel in its first transformer layer")
+    heads = int(query.shape[1])
+    out = {n: v for n, v in weights.items() if n not in parsed and not n.startswith(prefix + "layer_with_weights-")}
+    for name, m in parsed.items():
+        index, path, leaf = int(m.group(1)), m.group(2) or "", m.group(3)
+        value = np.asarray(weights[name])
+        if index in _GARDEN_EMBEDDINGS and leaf == "embeddings":
+            out[_GARDEN_EMBEDDINGS[index]] = value
+        elif index == 3 and leaf in ("gamma", "beta"):
+            out[f"bert/embeddings/LayerNorm/{leaf}"] = value
+        elif index == pooler and leaf in ("kernel", "bias"):
+            out[f"bert/pooler/dense/{leaf}"] = value
+        elif index in transformer and path in _GARDEN_LAYER:
+            target = f"bert/encoder/layer_{index - 4}/{_GARDEN_LAYER[path]}/{leaf}"
+            if path.endswith(("_query_dense", "_key_dense", "_value_dense")):
+                value = value.reshape(value.shape[0], -1) if leaf == "kernel" else value.reshape(-1)
+            elif _GARDEN_LAYER[path] == "attention/output/dense" and leaf == "kernel":
+                value = value.reshape(-1, value.shape[-1])
+            out[target] = value
+        else:
+            out[name] = value
+    return out, heads
+
+
+def config_from_shapes(weights, source, num_heads=None):
     """A `BertConfig` read off the variable shapes (for checkpoints without a
     bert_config.json, and to recognise which release a checkpoint is)."""
     try:
@@ -161,7 +231,7 @@ def config_from_shapes(weights, source):
         raise ValueError(f"{source}: not a BERT checkpoint (no {e.args[0]})") from None
     layers = len({m.group(1) for n in weights if (m := re.match(r"bert/encoder/layer_(\d+)/", n))})
     return BertConfig(vocab_size=int(vocab), hidden_size=int(hidden), num_hidden_layers=layers,
-                      num_attention_heads=max(1, int(hidden) // 64), intermediate_size=int(intermediate),
+                      num_attention_heads=num_heads or max(1, int(hidden) // 64), intermediate_size=int(intermediate),
                       max_position_embeddings=int(positions), type_vocab_size=int(types))
 
 
@@ -191,9 +261,15 @@ def load_google_release(directory, lowercase=None, dtype=None):
 
     prefix = checkpoint_prefix(directory)
     weights = read_checkpoint(prefix)
+    heads_from_shapes = None
+    if is_model_garden(weights):
+        weights, heads_from_shapes = model_garden_to_google(weights, prefix)
     config_path = os.path.join(directory, "bert_config.json")
-    shape_config = config_from_shapes(weights, prefix)
+    shape_config = config_from_shapes(weights, prefix, heads_from_shapes)
     config = BertConfig.from_json_file(config_path) if os.path.exists(config_path) else shape_config
+    if heads_from_shapes and config.num_attention_heads != heads_from_shapes:
+        raise ValueError(f"{config_path} says num_attention_heads={config.num_attention_heads} but the checkpoint's "
+                         f"attention kernels have {heads_from_shapes} heads")
     vocab_path = os.path.join(directory, "vocab.txt")
     tokens = load_vocab(vocab_path)
     if len(tokens) != shape_config.vocab_size:

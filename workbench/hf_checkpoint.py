@@ -98,10 +98,16 @@ def to_google_names(tensors):
 
 
 def resolve_handle(handle):
-    """A local directory for `hf://owner/name` (downloaded with huggingface_hub)."""
+    """A local directory for `hf://owner/name` (downloaded with huggingface_hub
+    into its cache; only the files loading needs). `HF_ENDPOINT` (a mirror) is
+    read here, not when huggingface_hub was imported."""
     from huggingface_hub import snapshot_download
 
-    return snapshot_download(handle[len("hf://"):], allow_patterns=["config.json", "*.safetensors", "vocab.txt", "tokenizer_config.json"])
+    repo = handle[len("hf://"):].strip("/")
+    if repo.count("/") > 1 or not repo:
+        raise ValueError(f"{handle!r}: expected hf://<owner>/<name> or hf://<name>")
+    return snapshot_download(repo, endpoint=os.environ.get("HF_ENDPOINT") or None,
+                             allow_patterns=["config.json", "*.safetensors", "vocab.txt", "tokenizer_config.json"])
 
 
 def load_hf_directory(directory, lowercase=None, dtype=None):
