@@ -65,11 +65,24 @@ def test_strategy_errors_are_clear(monkeypatch):
         get_strategy("gpu")
 
 
-def test_auto_on_cpu_uses_float32_and_precision_overrides():
+def test_auto_on_cpu_uses_native_bfloat16_else_float32_and_precision_overrides(monkeypatch):
+    import workbench.distribution as distribution
+
     try:
-        strategy = get_strategy("auto")
-        assert describe_strategy(strategy) == {"strategy": type(strategy).__name__, "device": "cpu", "replicas": 1, "precision": "float32"}
+        for native, expected in ((True, "mixed_bfloat16"), (False, "float32")):
+            monkeypatch.setattr(distribution, "cpu_supports_bfloat16", lambda native=native: native)
+            strategy = get_strategy("auto")
+            assert describe_strategy(strategy) == {"strategy": type(strategy).__name__, "device": "cpu", "replicas": 1, "precision": expected}
+        get_strategy("cpu", precision="float32")
+        assert keras.mixed_precision.global_policy().name == "float32"
         get_strategy("cpu", precision="mixed_bfloat16")
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_cpu_bfloat16_detection_reads_the_cpu_flags():
+    import workbench.distribution as distribution
+
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    assert distribution.cpu_supports_bfloat16() == (" avx512_bf16" in flags or " amx_bf16" in flags)

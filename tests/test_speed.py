@@ -28,4 +28,38 @@ def test_speed_command_writes_a_well_formed_row(tmp_path):
     train, pretrain = table.iloc[0], table.iloc[1]
     assert train["sequences_per_second"] > 0 and 0 < train["mfu"] < 1.5 and train["vs_keras_hub"] > 0
     assert train["tokens_per_second"] == round(train["sequences_per_second"] * 16, 1) or abs(train["tokens_per_second"] - train["sequences_per_second"] * 16) < 1
-    assert pretrain["mode"] == "pretrain" and pd.isna(pretrain["vs_keras_hub"]) and bool(pretrain["xla"])
+    assert pretrain["mode"] == "pretrain" and pd.isna(pretrain["vs_keras_hub"])
+    assert not train["xla"] and not pretrain["xla"]  # --no-xla, and "auto" (Keras' choice) is off on CPU
+    assert train["input_sequences_per_second"] > 0 and pretrain["input_sequences_per_second"] > 0
+
+
+def test_streams_run_without_autotune_and_deliver_what_training_reads(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from workbench.input_benchmark import input_throughput, synthetic_features, write_pretraining_records
+    from workbench.pretrain import phase_stream
+    from workbench.training import training_stream
+
+    features = synthetic_features(24, seq=16, vocab_size=50, predictions=3)
+    stream = training_stream(features, 4, 10, seed=0)
+    assert stream.options().autotune.enabled is False  # no autotuner thread for fit() to wait on
+    assert len(list(stream)) == 10
+    path = write_pretraining_records(features, str(tmp_path / "shard.tfrecord"))
+    batches = list(phase_stream([path], len(features), 16, 3, 4, 7, seed=0))
+    assert len(batches) == 7 and tf.data.TFRecordDataset(path).reduce(0, lambda n, _: n + 1).numpy() == 24
+    x, y, w = batches[0]
+    row = int(np.flatnonzero((features.inputs["token_ids"] == x["token_ids"][0].numpy()).all(1))[0])
+    np.testing.assert_array_equal(x["mask_positions"][0], features.meta["mask_positions"][row])
+    np.testing.assert_array_equal(y["mlm_logits"][0], features.meta["masked_ids"][row])
+    assert y["nsp_logits"][0] == features.labels[row]
+    for mode in ("train", "predict", "pretrain"):
+        assert input_throughput(mode, features, 4, 12) > 0
+
+
+def test_fit_return_delay_benchmark_runs():
+    from workbench.input_benchmark import describe_delays, fit_return_delays
+
+    delays = fit_return_delays(autotune=False, runs=1, steps=3)
+    assert len(delays) == 1 and 0 <= delays[0] < 60
+    assert "over 1 runs" in describe_delays(delays)

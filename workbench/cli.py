@@ -165,12 +165,27 @@ def cmd_speed(args):
     """Throughput, FLOP/s and MFU of a training or inference step."""
     from workbench.speed import measure, record
 
-    row = measure(args.model, seq=args.seq, batch=args.batch, mode=args.mode, precision=args.precision, xla=args.xla,
+    row = measure(args.model, seq=args.seq, batch=args.batch, mode=args.mode, precision=args.precision,
+                  xla="auto" if args.xla is None else args.xla,
                   strategy=args.strategy, steps=args.steps, warmup=args.warmup, baseline=not args.no_baseline)
     record(row, args.output)
     print(f"{row['model']} {row['mode']} seq {row['seq']} batch {row['batch']} ({row['precision']}, xla={row['xla']}, {row['device']}): "
           f"{row['sequences_per_second']} seq/s, {row['tflops']} TFLOP/s, peak {row['peak_tflops']} TFLOP/s, MFU {row['mfu']}, "
-          f"vs plain keras-hub {row['vs_keras_hub'] or '-'}x  -> {args.output}")
+          f"vs plain keras-hub {row['vs_keras_hub'] or '-'}x; input pipeline {row['input_sequences_per_second']} seq/s "
+          f"({row['input_sequences_per_second'] / row['sequences_per_second']:.0f}x the step)  -> {args.output}")
+
+
+def cmd_bench_input(args):
+    """Input-pipeline throughput and fit() return delays."""
+    from workbench.input_benchmark import describe_delays, fit_return_delays, input_throughput, synthetic_features
+
+    features = synthetic_features(args.batch * 8, args.seq)
+    for mode in ("train", "pretrain"):
+        rate = input_throughput(mode, features, args.batch, args.batches)
+        print(f"{mode} stream, seq {args.seq} batch {args.batch}: {rate:,.0f} sequences/s")
+    if args.runs:
+        print("fit() return delay, workbench stream:     " + describe_delays(fit_return_delays(False, args.runs)))
+        print("fit() return delay, tf.data autotune on: " + describe_delays(fit_return_delays(True, args.runs)))
 
 
 def build_parser():
@@ -264,13 +279,20 @@ def build_parser():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--mode", choices=["train", "predict", "pretrain"], default="train")
     p.add_argument("--precision", default="auto")
-    p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="default: Keras' choice (off on CPU)")
     p.add_argument("--strategy", default="auto")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--no-baseline", action="store_true", help="skip the plain keras-hub comparison")
     p.add_argument("--output", default="results/speed.csv")
     p.set_defaults(func=cmd_speed)
+
+    p = commands.add_parser("bench-input", help="input-pipeline throughput and fit() return delays")
+    p.add_argument("--seq", type=int, default=128)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batches", type=int, default=300)
+    p.add_argument("--runs", type=int, default=6, help="short fit() runs per setting for the return delay (0: skip)")
+    p.set_defaults(func=cmd_bench_input)
 
     p = commands.add_parser("tokenize", help="tokenize text with a vocab.txt, printing ids and offsets")
     p.add_argument("--vocab", required=True)

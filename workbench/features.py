@@ -34,7 +34,9 @@ class Features:
         ds = tf.data.Dataset.from_tensor_slices(data)
         if shuffle:
             ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
-        return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+        from workbench.training import without_autotune
+
+        return without_autotune(ds.batch(batch_size, drop_remainder=drop_remainder))
 
 
 def tokenize_batch(tokenizer, texts, batch_size=4096):

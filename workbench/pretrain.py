@@ -97,7 +97,7 @@ def to_model_inputs(features):
 
 
 def phase_stream(files, instances, seq_length, max_predictions, batch_size, total_batches, seed):
-    """Deterministic batches: epoch e is the records in a seeded shuffle(seed, e)."""
+    """Deterministic batches: epoch e is the records in a seeded shuffle (seed, e)."""
     import tensorflow as tf
 
     from workbench.pretraining_data import parse_example
@@ -105,10 +105,13 @@ def phase_stream(files, instances, seq_length, max_predictions, batch_size, tota
     records = tf.data.TFRecordDataset(sorted(files))
     epochs = -(-total_batches * batch_size // instances)
     buffer = min(instances, 100_000)
-    stream = tf.data.Dataset.range(epochs).flat_map(
-        lambda e: records.shuffle(buffer, seed=seed * 1_000_003 + e, reshuffle_each_iteration=False))
-    stream = stream.map(lambda r: parse_example(r, seq_length, max_predictions), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return stream.batch(batch_size, drop_remainder=True).take(total_batches).map(to_model_inputs)
+    # A seeded shuffle that reshuffles on each repetition: epoch e's order depends
+    # only on (seed, e), whatever the global seed (0 included).
+    stream = records.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat(epochs)
+    from workbench.training import without_autotune
+
+    stream = stream.map(lambda r: parse_example(r, seq_length, max_predictions), num_parallel_calls=os.cpu_count() or 1, deterministic=True)
+    return without_autotune(stream.batch(batch_size, drop_remainder=True).take(total_batches).map(to_model_inputs))
 
 
 def evaluate_pretraining(model, files, seq_length, max_predictions, count, batch_size=64):

@@ -14,6 +14,13 @@ MFU is achieved FLOP/s divided by the peak measured in the same process: a
 large matmul in the same dtype, the faster of XLA and plain TensorFlow (on CPU,
 XLA's matmul was measured at half of TensorFlow's, below what the model itself
 reached, so it is no peak).
+
+Defaults are the fine-tuning path's: `precision="auto"` (bfloat16 on TPUs and on
+CPUs with native bfloat16, float16 on GPUs) and `xla="auto"` (Keras' choice:
+XLA on accelerators, not on CPU, where it was measured slower). The keras-hub
+baseline is what a user writes without the workbench: float32, defaults.
+Each row also has the input pipeline's own throughput for the same shapes
+(`workbench.input_benchmark`), to show that data never starves the step.
 """
 
 import datetime
@@ -26,7 +33,7 @@ import numpy as np
 
 SPEED_COLUMNS = ["finished_at", "machine", "device", "implementation", "model", "mode", "seq", "batch", "precision",
                  "xla", "strategy", "replicas", "step_seconds", "sequences_per_second", "tokens_per_second",
-                 "tflops", "peak_tflops", "mfu", "vs_keras_hub"]
+                 "tflops", "peak_tflops", "mfu", "vs_keras_hub", "input_sequences_per_second"]
 
 
 def non_embedding_parameters(config):
@@ -109,9 +116,11 @@ def _time_model(model, data, mode, steps, warmup):
     return statistics.median(timer.times[warmup:])
 
 
-def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto", xla=True, strategy="auto",
+def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto", xla="auto", strategy="auto",
             steps=20, warmup=5, baseline=True, vocab_size=30522, seed=0):
-    """Measure one configuration; returns a row of `SPEED_COLUMNS`."""
+    """Measure one configuration; returns a row of `SPEED_COLUMNS`.
+
+    `xla` is True, False or "auto" (Keras' choice, recorded as what it chose)."""
     import keras
     import keras_hub
     import tensorflow as tf
@@ -144,20 +153,29 @@ def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto"
             model.compile(optimizer=create_optimizer(2e-5, 10_000, 100),
                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=xla)
     seconds = _time_model(model, data, mode, steps, warmup)
+    xla = bool(model.jit_compile)
     ratio = ""
-    if baseline and mode != "pretrain":
-        # What a user would write with plain keras-hub, compiled with defaults.
-        with dist.scope():
-            backbone = keras_hub.models.BertBackbone(
-                vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers, num_heads=config.num_attention_heads,
-                hidden_dim=config.hidden_size, intermediate_dim=config.intermediate_size,
-                max_sequence_length=config.max_position_embeddings)
-            inputs = backbone.input
-            plain = keras.Model(inputs, keras.layers.Dense(2)(backbone(inputs)["pooled_output"]))
-            plain.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        baseline_seconds = _time_model(plain, data, mode, steps, warmup)
-        ratio = round(baseline_seconds / seconds, 3)
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
+    if baseline and mode != "pretrain":
+        # What a user would write with plain keras-hub: float32, compiled with defaults.
+        policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("float32")
+        try:
+            with dist.scope():
+                backbone = keras_hub.models.BertBackbone(
+                    vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers, num_heads=config.num_attention_heads,
+                    hidden_dim=config.hidden_size, intermediate_dim=config.intermediate_size,
+                    max_sequence_length=config.max_position_embeddings)
+                inputs = backbone.input
+                plain = keras.Model(inputs, keras.layers.Dense(2)(backbone(inputs)["pooled_output"]))
+                plain.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            baseline_seconds = _time_model(plain, data, mode, steps, warmup)
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+        ratio = round(baseline_seconds / seconds, 3)
+    from workbench.input_benchmark import input_throughput, synthetic_features
+
+    input_rate = input_throughput(mode, synthetic_features(batch * 8, seq, config.vocab_size, predictions, seed), batch, 200)
     peak = max(measure_peak(getattr(tf, compute_dtype), True), measure_peak(getattr(tf, compute_dtype), False))
     flops = flops_per_sequence(config, seq, mode, predictions) * batch / seconds
     gpus = tf.config.list_physical_devices("GPU")
@@ -170,6 +188,7 @@ def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto"
         "step_seconds": round(seconds, 5), "sequences_per_second": round(batch / seconds, 2),
         "tokens_per_second": round(batch * seq / seconds, 1), "tflops": round(flops / 1e12, 4),
         "peak_tflops": round(peak / 1e12, 4), "mfu": round(flops / peak, 4), "vs_keras_hub": ratio,
+        "input_sequences_per_second": round(input_rate, 1),
     }
 
 

@@ -19,17 +19,35 @@ import tensorflow as tf
 from workbench.files import write_text_atomic
 
 
+# tf.data's autotuner re-plans the pipeline from a background thread that sleeps
+# in doubling intervals (seconds after a while), and destroying an iterator waits
+# for that sleep to end: `fit()` returned 1-5 s after its last step in about
+# half of our short runs (the late returns reported in issue #8).
+# Our pipelines read in-memory arrays or parse fixed-size records, so a fixed
+# prefetch depth and parallelism do as well, and nothing waits at the end.
+PREFETCH_BATCHES = 4
+
+
+def without_autotune(dataset, prefetch=PREFETCH_BATCHES):
+    """`dataset` prefetched `prefetch` batches deep, with tf.data autotuning off."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(prefetch).with_options(options)
+
+
 def training_stream(features, batch_size, total_batches, seed):
     """`total_batches` full batches: epoch after epoch of the features, each
     epoch in its own seeded order. Position k of the stream depends only on
     (seed, k), which is what makes skipping to a checkpoint exact."""
     n = len(features)
-    base = tf.data.Dataset.from_tensor_slices((features.inputs, features.labels))
+    arrays = tf.nest.map_structure(tf.convert_to_tensor, (features.inputs, features.labels))
     epochs = -(-total_batches * batch_size // n)
-    stream = tf.data.Dataset.range(epochs).flat_map(
-        lambda epoch: base.shuffle(n, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
-    )
-    return stream.batch(batch_size, drop_remainder=True).take(total_batches).prefetch(tf.data.AUTOTUNE)
+    # Stateless shuffles keyed by (seed, epoch): no op-seed bookkeeping, so any
+    # seed (0 included) and any global seed give the same order.
+    order = tf.data.Dataset.range(epochs).flat_map(lambda epoch: tf.data.Dataset.from_tensor_slices(
+        tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))))
+    batches = order.batch(batch_size, drop_remainder=True).take(total_batches)
+    return without_autotune(batches.map(lambda rows: tf.nest.map_structure(lambda a: tf.gather(a, rows), arrays)))
 
 
 def _random_state_variables(model):
