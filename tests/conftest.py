@@ -41,3 +41,12 @@ def random_inputs(rng, batch=2, seq=12, vocab_size=60, pad_last=4):
     padding_mask[1, seq - pad_last:] = 0
     token_ids[padding_mask == 0] = 0
     return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+
+
+@pytest.fixture(autouse=True)
+def float32_policy_after_each_test():
+    """Tests that set a mixed-precision policy must not change later tests' numerics."""
+    yield
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32")

@@ -45,8 +45,11 @@ def test_a_run_writes_rows_predictions_history_and_a_loadable_model(tmp_path):
     assert set(table["metric"]) == {"f1", "accuracy"} and (table["status"] == "ok").all()
     row = table.iloc[0]
     assert row["task"] == "mrpc" and row["batch_size"] == 8 and row["init"] == "random" and row["train_examples"] == 48
+    import keras
+
     from workbench.distribution import auto_precision
 
+    assert keras.mixed_precision.global_policy().name == "float32"  # the run's policy does not leak out
     assert row["train_steps"] == 6 and row["replicas"] == 1 and row["precision"] == auto_precision("cpu")
     assert row["examples_per_second"] > 0
     submission = tmp_path / "run" / "predictions" / "MRPC.tsv"

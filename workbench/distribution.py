@@ -6,6 +6,7 @@ batch). To keep per-replica work constant when adding devices, multiply the
 batch size by `strategy.num_replicas_in_sync` (and usually the learning rate).
 """
 
+import contextlib
 import glob
 import os
 
@@ -61,6 +62,18 @@ def auto_precision(device):
     if device == "gpu":
         return "mixed_float16"
     return "mixed_bfloat16" if cpu_supports_bfloat16() else "float32"
+
+
+@contextlib.contextmanager
+def restored_precision():
+    """Put the caller's global mixed-precision policy back after the block (or
+    decorated function): `get_strategy` sets it, and a model built after a
+    `finetune()` call should not silently inherit the run's bfloat16."""
+    policy = keras.mixed_precision.global_policy()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
 
 
 def get_strategy(kind="auto", precision="auto", tpu=None):

@@ -20,7 +20,7 @@ import shutil
 import time
 import typing
 
-from workbench.distribution import PRECISIONS, STRATEGIES
+from workbench.distribution import PRECISIONS, STRATEGIES, restored_precision
 from workbench.tasks import TASK_NAMES
 
 
@@ -124,6 +124,7 @@ def default_run_id(p):
     return f"{p.task}-{model}-s{p.seed}-{digest}"
 
 
+@restored_precision()
 def finetune(**params):
     """Run one fine-tuning experiment; see `FinetuneParams` for the parameters."""
     p = validate_params(params)

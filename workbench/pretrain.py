@@ -24,6 +24,8 @@ import typing
 
 import numpy as np
 
+from workbench.distribution import restored_precision
+
 PRETRAIN_COLUMNS = [
     "run_id", "finished_at", "phase", "step", "metric", "value", "model", "seq_length", "max_predictions",
     "batch_size", "learning_rate", "steps", "instances", "strategy", "replicas", "precision", "train_seconds",
@@ -148,6 +150,7 @@ def evaluate_pretraining(model, files, seq_length, max_predictions, count, batch
     }
 
 
+@restored_precision()
 def pretrain(**params):
     """Run the two-phase pretraining recipe; see `PretrainParams`."""
     p = PretrainParams(**params)

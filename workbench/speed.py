@@ -31,6 +31,8 @@ import time
 
 import numpy as np
 
+from workbench.distribution import restored_precision
+
 SPEED_COLUMNS = ["finished_at", "machine", "device", "implementation", "model", "mode", "seq", "batch", "precision",
                  "xla", "strategy", "replicas", "step_seconds", "sequences_per_second", "tokens_per_second",
                  "tflops", "peak_tflops", "mfu", "vs_keras_hub", "input_sequences_per_second"]
@@ -116,6 +118,7 @@ def _time_model(model, data, mode, steps, warmup):
     return statistics.median(timer.times[warmup:])
 
 
+@restored_precision()
 def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto", xla="auto", strategy="auto",
             steps=20, warmup=5, baseline=True, vocab_size=30522, seed=0):
     """Measure one configuration; returns a row of `SPEED_COLUMNS`.
