@@ -20,7 +20,8 @@ def test_speed_command_writes_a_well_formed_row(tmp_path):
 
     out = tmp_path / "speed.csv"
     assert main(["speed", "--model", "tiny", "--seq", "16", "--batch", "4", "--steps", "4", "--warmup", "1", "--no-xla",
-                 "--output", str(out)]) == 0
+                 "--output", str(out), "--profile", str(tmp_path / "trace")]) == 0
+    assert list((tmp_path / "trace").rglob("*.xplane.pb"))  # a trace TensorBoard's profile plugin opens
     assert main(["speed", "--model", "tiny", "--seq", "16", "--batch", "4", "--steps", "4", "--warmup", "1", "--mode", "pretrain",
                  "--output", str(out)]) == 0
     table = pd.read_csv(out)

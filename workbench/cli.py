@@ -167,7 +167,8 @@ def cmd_speed(args):
 
     row = measure(args.model, seq=args.seq, batch=args.batch, mode=args.mode, precision=args.precision,
                   xla="auto" if args.xla is None else args.xla,
-                  strategy=args.strategy, steps=args.steps, warmup=args.warmup, baseline=not args.no_baseline)
+                  strategy=args.strategy, steps=args.steps, warmup=args.warmup, baseline=not args.no_baseline,
+                  profile_dir=args.profile)
     record(row, args.output)
     print(f"{row['model']} {row['mode']} seq {row['seq']} batch {row['batch']} ({row['precision']}, xla={row['xla']}, {row['device']}): "
           f"{row['sequences_per_second']} seq/s, {row['tflops']} TFLOP/s, peak {row['peak_tflops']} TFLOP/s, MFU {row['mfu']}, "
@@ -284,6 +285,7 @@ def build_parser():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--no-baseline", action="store_true", help="skip the plain keras-hub comparison")
+    p.add_argument("--profile", metavar="DIR", help="also write a TensorFlow profiler trace of two steps to DIR (open with TensorBoard)")
     p.add_argument("--output", default="results/speed.csv")
     p.set_defaults(func=cmd_speed)
 

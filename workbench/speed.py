@@ -109,6 +109,29 @@ def _data(config, seq, batch, steps, mode, predictions, rng):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch, drop_remainder=True).cache().prefetch(2)
 
 
+def _profile(model, data, mode, directory, steps=2):
+    """A TensorFlow profiler trace of `steps` warm steps, for TensorBoard's
+    profile plugin (`tensorboard --logdir DIR`, Profile tab: op statistics)."""
+    import keras
+    import tensorflow as tf
+
+    class Trace(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 1:
+                tf.profiler.experimental.start(directory)
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == steps:
+                tf.profiler.experimental.stop()
+
+        on_predict_batch_begin, on_predict_batch_end = on_train_batch_begin, on_train_batch_end
+
+    if mode == "predict":
+        model.predict(data.map(lambda x, y: x), steps=steps + 1, verbose=0, callbacks=[Trace()])
+    else:
+        model.fit(data, epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[Trace()], shuffle=False)
+
+
 def _time_model(model, data, mode, steps, warmup):
     timer = _StepTimer()
     if mode == "predict":
@@ -120,10 +143,12 @@ def _time_model(model, data, mode, steps, warmup):
 
 @restored_precision()
 def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto", xla="auto", strategy="auto",
-            steps=20, warmup=5, baseline=True, vocab_size=30522, seed=0):
+            steps=20, warmup=5, baseline=True, vocab_size=30522, seed=0, profile_dir=None):
     """Measure one configuration; returns a row of `SPEED_COLUMNS`.
 
-    `xla` is True, False or "auto" (Keras' choice, recorded as what it chose)."""
+    `xla` is True, False or "auto" (Keras' choice, recorded as what it chose).
+    `profile_dir`: also write a TensorFlow profiler trace of two warm steps there
+    (after the timed steps, so it does not disturb them)."""
     import keras
     import keras_hub
     import tensorflow as tf
@@ -157,6 +182,8 @@ def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto"
                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=xla)
     seconds = _time_model(model, data, mode, steps, warmup)
     xla = bool(model.jit_compile)
+    if profile_dir:
+        _profile(model, data, mode, profile_dir)
     ratio = ""
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     if baseline and mode != "pretrain":
