@@ -19,10 +19,12 @@ import tensorflow as tf
 from workbench.files import write_text_atomic
 
 
-# tf.data's autotuner re-plans the pipeline from a background thread that sleeps
-# in doubling intervals (seconds after a while), and destroying an iterator waits
-# for that sleep to end: `fit()` returned 1-5 s after its last step in about
-# half of our short runs (the late returns reported in issue #8).
+# tf.data's autotuner re-plans the pipeline from a background thread
+# (ModelThread in TensorFlow's model_dataset_op.cc) that sleeps in doubling
+# intervals, 10 ms, 20 ms, ... 5.12 s, 10.24 s, up to 60 s, and destroying the
+# iterator at the end of `fit()` waited for that sleep: short runs returned
+# 1.0-5.1 s after their last step in 5 of 8 tries (the late returns, clustered
+# near multiples of 10 s, reported in issue #8).
 # Our pipelines read in-memory arrays or parse fixed-size records, so a fixed
 # prefetch depth and parallelism do as well, and nothing waits at the end.
 PREFETCH_BATCHES = 4
