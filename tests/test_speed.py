@@ -64,3 +64,32 @@ def test_fit_return_delay_benchmark_runs():
     delays = fit_return_delays(autotune=False, runs=1, steps=3)
     assert len(delays) == 1 and 0 <= delays[0] < 60
     assert "over 1 runs" in describe_delays(delays)
+
+
+def test_max_batch_search_finds_the_boundary():
+    from workbench.speed import search_max_batch
+
+    for capacity in (1, 5, 8, 12, 100, 1000, 4096):
+        tried = []
+
+        def fits(batch, capacity=capacity):
+            tried.append(batch)
+            return batch <= capacity
+
+        found = search_max_batch(fits, start=8, limit=4096)
+        assert capacity - max(1, found // 8) < found <= capacity, (capacity, found)
+        assert len(tried) < 25
+    assert search_max_batch(lambda b: False) == 0
+    assert search_max_batch(lambda b: True, limit=50) == 50
+
+
+def test_max_batch_command_writes_a_row(tmp_path):
+    import pandas as pd
+
+    from workbench.cli import main
+    from workbench.speed import MAX_BATCH_COLUMNS
+
+    out = tmp_path / "max_batch.csv"
+    assert main(["max-batch", "--model", "tiny", "--seq", "16", "--start", "2", "--limit", "4", "--output", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == MAX_BATCH_COLUMNS and table["max_batch"].tolist() == [4]  # CPU RAM holds 4 x 16 tokens

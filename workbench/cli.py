@@ -176,6 +176,19 @@ def cmd_speed(args):
           f"({row['input_sequences_per_second'] / row['sequences_per_second']:.0f}x the step)  -> {args.output}")
 
 
+def cmd_max_batch(args):
+    """The largest batch per sequence length that fits in device memory."""
+    from workbench.speed import max_batch_size, record
+
+    for seq in args.seq:
+        row = max_batch_size(args.model, seq=seq, mode=args.mode, precision=args.precision,
+                             xla="auto" if args.xla is None else args.xla, strategy=args.strategy,
+                             start=args.start, limit=args.limit)
+        record(row, args.output)
+        print(f"{row['model']} {row['mode']} seq {seq} ({row['precision']}, xla={row['xla']}, {row['device']}): "
+              f"max batch {row['max_batch']}  -> {args.output}")
+
+
 def cmd_bench_input(args):
     """Input-pipeline throughput and fit() return delays."""
     from workbench.input_benchmark import describe_delays, fit_return_delays, input_throughput, synthetic_features
@@ -288,6 +301,18 @@ def build_parser():
     p.add_argument("--profile", metavar="DIR", help="also write a TensorFlow profiler trace of two steps to DIR (open with TensorBoard)")
     p.add_argument("--output", default="results/speed.csv")
     p.set_defaults(func=cmd_speed)
+
+    p = commands.add_parser("max-batch", help="largest batch per sequence length that fits in accelerator memory")
+    p.add_argument("--model", default="base", help="size name: tiny ... base, large")
+    p.add_argument("--seq", type=int, nargs="+", default=[128, 512])
+    p.add_argument("--mode", choices=["train", "predict", "pretrain"], default="train")
+    p.add_argument("--precision", default="auto")
+    p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="default: Keras' choice")
+    p.add_argument("--strategy", default="auto")
+    p.add_argument("--start", type=int, default=8)
+    p.add_argument("--limit", type=int, default=4096, help="largest batch tried (on CPU keep it within RAM)")
+    p.add_argument("--output", default="results/max_batch.csv")
+    p.set_defaults(func=cmd_max_batch)
 
     p = commands.add_parser("bench-input", help="input-pipeline throughput and fit() return delays")
     p.add_argument("--seq", type=int, default=128)

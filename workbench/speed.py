@@ -208,8 +208,7 @@ def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto"
     input_rate = input_throughput(mode, synthetic_features(batch * 8, seq, config.vocab_size, predictions, seed), batch, 200)
     peak = max(measure_peak(getattr(tf, compute_dtype), True), measure_peak(getattr(tf, compute_dtype), False))
     flops = flops_per_sequence(config, seq, mode, predictions) * batch / seconds
-    gpus = tf.config.list_physical_devices("GPU")
-    device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else f"CPU x{os.cpu_count()}"
+    device = _device_name()
     return {
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores", "device": device,
@@ -222,9 +221,107 @@ def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto"
     }
 
 
+def _device_name():
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else f"CPU x{os.cpu_count()}"
+
+
 def record(row, path="results/speed.csv"):
     from workbench.results import append_rows
 
-    append_rows(path, [row], columns=SPEED_COLUMNS)
+    append_rows(path, [row], columns=MAX_BATCH_COLUMNS if "max_batch" in row else SPEED_COLUMNS)
     return row
 
+
+
+MAX_BATCH_COLUMNS = ["finished_at", "machine", "device", "model", "mode", "seq", "precision", "xla", "max_batch"]
+
+
+def search_max_batch(fits, start=8, limit=4096):
+    """The largest batch size in [1, limit] for which `fits(batch)` is True,
+    assuming fitting is monotone: doubling from `start`, then bisection down to
+    1/8 of the last batch that fitted (the resolution of the original README's
+    memory table). Returns 0 when not even batch 1 fits."""
+    low, high = 0, None  # low fits (0: nothing yet), high does not
+    batch = min(start, limit)
+    while batch <= limit:
+        if fits(batch):
+            low = batch
+            if batch == limit:
+                return low
+            batch = min(batch * 2, limit)
+        else:
+            high = batch
+            break
+    if high is None:
+        return low
+    if low == 0:  # even `start` failed: search below it
+        return search_max_batch(fits, 1, high - 1) if high > 1 else 0
+    resolution = max(1, low // 8)
+    while high - low > resolution:
+        middle = (low + high) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _out_of_memory(error):
+    import tensorflow as tf
+
+    if isinstance(error, tf.errors.ResourceExhaustedError):
+        return True
+    text = str(error)
+    return isinstance(error, (tf.errors.InternalError, tf.errors.UnknownError)) and ("RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower())
+
+
+@restored_precision()
+def max_batch_size(model_size, seq=128, mode="train", precision="auto", xla="auto", strategy="auto", start=8, limit=4096,
+                   vocab_size=30522, seed=0):
+    """The largest batch that trains (or predicts) one step of the workbench's
+    model at `seq` without running out of device memory; returns a row of
+    `MAX_BATCH_COLUMNS`. Meant for accelerators: on a CPU, memory runs out as a
+    killed process, not as an error, so keep `limit` within the host's RAM."""
+    import keras
+
+    from workbench.backbone import BertEncoder
+    from workbench.config import BertConfig
+    from workbench.distribution import describe_strategy, get_strategy
+    from workbench.heads import BertClassifier, BertPretrainer
+    from workbench.optimization import create_optimizer
+    from workbench.pretrain import pretraining_losses
+
+    keras.utils.set_random_seed(seed)
+    dist = get_strategy(strategy, precision)
+    config = BertConfig.from_size(model_size, vocab_size=vocab_size, max_position_embeddings=max(512, seq))
+    predictions = max(1, round(0.15 * seq))
+    with dist.scope():
+        encoder = BertEncoder.from_config_object(config)
+        if mode == "pretrain":
+            model = BertPretrainer(encoder)
+            model.compile(optimizer=create_optimizer(1e-4, 10_000, 100), loss=pretraining_losses(), jit_compile=xla)
+        else:
+            model = BertClassifier(encoder, num_classes=2)
+            model.compile(optimizer=create_optimizer(2e-5, 10_000, 100),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=xla)
+    rng = np.random.default_rng(seed)
+
+    def fits(batch):
+        data = _data(config, seq, batch, 2, mode, predictions, rng)
+        try:
+            _time_model(model, data, mode, 2, 0)
+        except Exception as e:  # noqa: BLE001 - only out-of-memory errors mean "does not fit"
+            if _out_of_memory(e):
+                return False
+            raise
+        return True
+
+    found = search_max_batch(fits, start, limit)
+    where = describe_strategy(dist)
+    return {"finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores", "device": _device_name(),
+            "model": model_size, "mode": mode, "seq": seq, "precision": where["precision"], "xla": bool(model.jit_compile),
+            "max_batch": found}
