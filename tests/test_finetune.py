@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from workbench.results import FINETUNE_COLUMNS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(ROOT, "data", "samples")
 TINY = dict(model="tiny", vocab=os.path.join(SAMPLES, "vocab.txt"), data_dir=SAMPLES, batch_size=8,
-            max_seq_length=32, learning_rate=1e-3, epochs=1.0)
+            max_seq_length=32, learning_rate=1e-3, epochs=1.0, feature_cache=tempfile.mkdtemp(prefix="wb-feature-cache-"))
 
 
 def test_parameters_are_validated_before_anything_runs():
@@ -100,3 +101,31 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     assert resumed.metrics == straight.metrics
     np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], atol=1e-5)
     assert len(resumed.history) == len(straight.history) == 12
+
+
+def test_training_features_are_cached_by_content(tmp_path):
+    from workbench.feature_cache import cache_key, cached_training_features
+    from workbench.tasks import get_task
+    from workbench.tokenizer import BertTokenizer
+
+    task, tokenizer = get_task("squad1"), BertTokenizer(TINY["vocab"], lowercase=True)
+    examples = task.load(SAMPLES, task.train_split)
+    builds = []
+
+    def build(length=64):
+        builds.append(length)
+        return task.featurize(examples, tokenizer, length, training=True)
+
+    first = cached_training_features(str(tmp_path), task, examples, tokenizer, 64, build)
+    again = cached_training_features(str(tmp_path), task, examples, tokenizer, 64, build)
+    assert builds == [64]  # the second call read the file
+    for name in first.inputs:
+        np.testing.assert_array_equal(first.inputs[name], again.inputs[name])
+    for name in first.labels:  # SQuAD labels are a dict of start and end positions
+        np.testing.assert_array_equal(first.labels[name], again.labels[name])
+    cached_training_features(str(tmp_path), task, examples, tokenizer, 48, lambda: build(48))
+    cached_training_features(str(tmp_path), task, examples[:-1], tokenizer, 64, build)
+    assert builds == [64, 48, 64]  # another length or other data: another key
+    (tmp_path / (cache_key(task, examples, tokenizer, 64) + ".npz")).write_bytes(b"not a zip")  # a damaged file is rebuilt
+    cached_training_features(str(tmp_path), task, examples, tokenizer, 64, build)
+    assert len(builds) == 4 and not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]

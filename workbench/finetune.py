@@ -52,6 +52,7 @@ class FinetuneParams:
     task_options: typing.Optional[dict] = None  # e.g. {"train_language": "zh"} for xnli
     save_model: bool = True  # write output_dir/model (keras-hub preset of the encoder) and task_model.keras
     jit_compile: typing.Union[bool, str] = "auto"  # XLA: True, False or "auto" (Keras' choice)
+    feature_cache: typing.Optional[str] = "results/feature_cache"  # featurized training data reused across runs; None: off
 
 
 def validate_params(params):
@@ -118,7 +119,7 @@ class FinetuneResult:
 
 def default_run_id(p):
     """Same parameters, same id (so a rerun resumes); readable prefix."""
-    keys = {k: v for k, v in dataclasses.asdict(p).items() if k not in ("output_dir", "notebook", "results_csv", "run_id")}
+    keys = {k: v for k, v in dataclasses.asdict(p).items() if k not in ("output_dir", "notebook", "results_csv", "run_id", "feature_cache")}
     digest = hashlib.sha1(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:8]
     model = os.path.basename(os.path.normpath(str(p.model)))
     return f"{p.task}-{model}-s{p.seed}-{digest}"
@@ -173,7 +174,11 @@ def finetune(**params):
     tokenizer = pretrained.tokenizer
     if max_seq_length > pretrained.encoder.max_sequence_length:
         raise ValueError(f"Parameter 'max_seq_length' ({max_seq_length}) exceeds the model's {pretrained.encoder.max_sequence_length} positions")
-    train_features = task.featurize(train, tokenizer, max_seq_length, training=True)
+    from workbench.feature_cache import cached_training_features
+
+    train_features = cached_training_features(p.feature_cache, task, train, tokenizer, max_seq_length,
+                                              lambda: task.featurize(train, tokenizer, max_seq_length, training=True),
+                                              options=p.task_options)
     if len(train_features) == 0:
         raise ValueError(f"{p.task}: no training examples in {p.data_dir}")
     batches_per_epoch = math.ceil(len(train_features) / batch_size)
