@@ -132,6 +132,26 @@ def _profile(model, data, mode, directory, steps=2):
         model.fit(data, epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[Trace()], shuffle=False)
 
 
+def _workbench_model(config, mode, xla):
+    """The model the fine-tuning (or pretraining) path trains, compiled as it does."""
+    import keras
+
+    from workbench.backbone import BertEncoder
+    from workbench.heads import BertClassifier, BertPretrainer
+    from workbench.optimization import create_optimizer
+    from workbench.pretrain import pretraining_losses
+
+    encoder = BertEncoder.from_config_object(config)
+    if mode == "pretrain":
+        model = BertPretrainer(encoder)
+        model.compile(optimizer=create_optimizer(1e-4, 10_000, 100), loss=pretraining_losses(), jit_compile=xla)
+    else:
+        model = BertClassifier(encoder, num_classes=2)
+        model.compile(optimizer=create_optimizer(2e-5, 10_000, 100),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=xla)
+    return model
+
+
 def _time_model(model, data, mode, steps, warmup):
     timer = _StepTimer()
     if mode == "predict":
@@ -153,12 +173,8 @@ def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto"
     import keras_hub
     import tensorflow as tf
 
-    from workbench.backbone import BertEncoder
     from workbench.config import BertConfig
     from workbench.distribution import describe_strategy, get_strategy
-    from workbench.heads import BertClassifier, BertPretrainer
-    from workbench.optimization import create_optimizer
-    from workbench.pretrain import pretraining_losses
 
     if mode not in ("train", "predict", "pretrain"):
         raise ValueError(f"mode must be train, predict or pretrain, got {mode!r}")
@@ -172,14 +188,7 @@ def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto"
     rng = np.random.default_rng(seed)
     data = _data(config, seq, batch, steps, mode, predictions, rng)
     with dist.scope():
-        encoder = BertEncoder.from_config_object(config)
-        if mode == "pretrain":
-            model = BertPretrainer(encoder)
-            model.compile(optimizer=create_optimizer(1e-4, 10_000, 100), loss=pretraining_losses(), jit_compile=xla)
-        else:
-            model = BertClassifier(encoder, num_classes=2)
-            model.compile(optimizer=create_optimizer(2e-5, 10_000, 100),
-                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=xla)
+        model = _workbench_model(config, mode, xla)
     seconds = _time_model(model, data, mode, steps, warmup)
     xla = bool(model.jit_compile)
     if profile_dir:
@@ -188,20 +197,16 @@ def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto"
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     if baseline and mode != "pretrain":
         # What a user would write with plain keras-hub: float32, compiled with defaults.
-        policy = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy("float32")
-        try:
-            with dist.scope():
-                backbone = keras_hub.models.BertBackbone(
-                    vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers, num_heads=config.num_attention_heads,
-                    hidden_dim=config.hidden_size, intermediate_dim=config.intermediate_size,
-                    max_sequence_length=config.max_position_embeddings)
-                inputs = backbone.input
-                plain = keras.Model(inputs, keras.layers.Dense(2)(backbone(inputs)["pooled_output"]))
-                plain.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        with restored_precision(), dist.scope():
+            keras.mixed_precision.set_global_policy("float32")
+            backbone = keras_hub.models.BertBackbone(
+                vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers, num_heads=config.num_attention_heads,
+                hidden_dim=config.hidden_size, intermediate_dim=config.intermediate_size,
+                max_sequence_length=config.max_position_embeddings)
+            inputs = backbone.input
+            plain = keras.Model(inputs, keras.layers.Dense(2)(backbone(inputs)["pooled_output"]))
+            plain.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             baseline_seconds = _time_model(plain, data, mode, steps, warmup)
-        finally:
-            keras.mixed_precision.set_global_policy(policy)
         ratio = round(baseline_seconds / seconds, 3)
     from workbench.input_benchmark import input_throughput, synthetic_features
 
@@ -211,7 +216,7 @@ def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto"
     device = _device_name()
     return {
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores", "device": device,
+        "machine": _machine(), "device": device,
         "implementation": "workbench", "model": model_size, "mode": mode, "seq": seq, "batch": batch,
         "precision": where["precision"], "xla": bool(xla), "strategy": where["strategy"], "replicas": where["replicas"],
         "step_seconds": round(seconds, 5), "sequences_per_second": round(batch / seconds, 2),
@@ -219,6 +224,10 @@ def measure(model_size="tiny", seq=128, batch=32, mode="train", precision="auto"
         "peak_tflops": round(peak / 1e12, 4), "mfu": round(flops / peak, 4), "vs_keras_hub": ratio,
         "input_sequences_per_second": round(input_rate, 1),
     }
+
+
+def _machine():
+    return f"{platform.node()} {platform.machine()} {os.cpu_count()} cores"
 
 
 def _device_name():
@@ -287,26 +296,15 @@ def max_batch_size(model_size, seq=128, mode="train", precision="auto", xla="aut
     killed process, not as an error, so keep `limit` within the host's RAM."""
     import keras
 
-    from workbench.backbone import BertEncoder
     from workbench.config import BertConfig
     from workbench.distribution import describe_strategy, get_strategy
-    from workbench.heads import BertClassifier, BertPretrainer
-    from workbench.optimization import create_optimizer
-    from workbench.pretrain import pretraining_losses
 
     keras.utils.set_random_seed(seed)
     dist = get_strategy(strategy, precision)
     config = BertConfig.from_size(model_size, vocab_size=vocab_size, max_position_embeddings=max(512, seq))
     predictions = max(1, round(0.15 * seq))
     with dist.scope():
-        encoder = BertEncoder.from_config_object(config)
-        if mode == "pretrain":
-            model = BertPretrainer(encoder)
-            model.compile(optimizer=create_optimizer(1e-4, 10_000, 100), loss=pretraining_losses(), jit_compile=xla)
-        else:
-            model = BertClassifier(encoder, num_classes=2)
-            model.compile(optimizer=create_optimizer(2e-5, 10_000, 100),
-                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=xla)
+        model = _workbench_model(config, mode, xla)
     rng = np.random.default_rng(seed)
 
     def fits(batch):
@@ -322,6 +320,6 @@ def max_batch_size(model_size, seq=128, mode="train", precision="auto", xla="aut
     found = search_max_batch(fits, start, limit)
     where = describe_strategy(dist)
     return {"finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores", "device": _device_name(),
+            "machine": _machine(), "device": _device_name(),
             "model": model_size, "mode": mode, "seq": seq, "precision": where["precision"], "xla": bool(model.jit_compile),
             "max_batch": found}
