@@ -225,6 +225,9 @@ def test_savedmodel_export_serves_the_task_model(tmp_path, rng):
     served = tf.saved_model.load(str(tmp_path / "served"))
     inputs = random_inputs(rng, vocab_size=V)
     np.testing.assert_allclose(served.serve(inputs).numpy(), model(inputs).numpy(), atol=1e-5)
+    # Exported with plain ops: a serving binary without the XLA JIT can run it.
+    saved = (tmp_path / "served" / "saved_model.pb").read_bytes()
+    assert b"_XlaMustCompile" not in saved
 
 
 def test_extract_features_last_layers(tmp_path, rng):

@@ -20,10 +20,10 @@ def test_speed_command_writes_a_well_formed_row(tmp_path):
 
     out = tmp_path / "speed.csv"
     assert main(["speed", "--model", "tiny", "--seq", "16", "--batch", "4", "--steps", "4", "--warmup", "1", "--no-xla",
-                 "--output", str(out), "--profile", str(tmp_path / "trace")]) == 0
+                 "--min-seconds", "0", "--output", str(out), "--profile", str(tmp_path / "trace")]) == 0
     assert list((tmp_path / "trace").rglob("*.xplane.pb"))  # a trace TensorBoard's profile plugin opens
     assert main(["speed", "--model", "tiny", "--seq", "16", "--batch", "4", "--steps", "4", "--warmup", "1", "--mode", "pretrain",
-                 "--output", str(out)]) == 0
+                 "--min-seconds", "0", "--output", str(out)]) == 0
     table = pd.read_csv(out)
     assert list(table.columns) == SPEED_COLUMNS and len(table) == 2
     train, pretrain = table.iloc[0], table.iloc[1]
@@ -32,6 +32,35 @@ def test_speed_command_writes_a_well_formed_row(tmp_path):
     assert pretrain["mode"] == "pretrain" and pd.isna(pretrain["vs_keras_hub"])
     assert not train["xla"] and not pretrain["xla"]  # --no-xla, and "auto" (Keras' choice) is off on CPU
     assert train["input_sequences_per_second"] > 0 and pretrain["input_sequences_per_second"] > 0
+
+
+def test_timing_extends_to_min_seconds_of_warm_steps():
+    import time
+
+    import tensorflow as tf
+
+    from workbench.speed import _time_model
+
+    class SleepingModel:  # 10 ms steps, through the same callbacks Keras calls
+        def __init__(self):
+            self.calls = []
+
+        def fit(self, data, epochs, steps_per_epoch, verbose, callbacks, shuffle):
+            self.calls.append((steps_per_epoch, data.cardinality().numpy()))
+            for batch in range(steps_per_epoch):
+                callbacks[0].on_train_batch_begin(batch)
+                time.sleep(0.01)
+                callbacks[0].on_train_batch_end(batch)
+
+    model = SleepingModel()
+    seconds = _time_model(model, tf.data.Dataset.range(4), "train", steps=4, warmup=1, min_seconds=0.2)
+    assert 0.009 < seconds < 0.05
+    (first, _), (more, cardinality) = model.calls
+    assert first == 4 and 3 + more >= 0.2 / 0.05  # enough extra steps for 0.2 s, even at 50 ms a step
+    assert cardinality == tf.data.INFINITE_CARDINALITY  # the 4 batches repeat for the extra steps
+    model.calls.clear()
+    _time_model(model, tf.data.Dataset.range(4), "train", steps=4, warmup=1, min_seconds=0)
+    assert len(model.calls) == 1
 
 
 def test_streams_run_without_autotune_and_deliver_what_training_reads(tmp_path):

@@ -4,14 +4,16 @@ keras-hub hard-codes the tanh approximation of GELU and one dropout rate. The
 original `bert_config.json` names the activation and has a separate dropout for
 attention probabilities, and Hugging Face checkpoints were trained with the exact
 erf GELU. `BertEncoder` is a `BertBackbone` (same layers, weights and variable
-names, so every keras-hub tool works on it) that honours those fields.
+names, so every keras-hub tool works on it) that honours those fields, and runs
+its projections, LayerNorms, GELUs and dropouts through the faster classes of
+`workbench.fast_layers` (same variables and math).
 """
 
 import keras
 import keras_hub
-import numpy as np
 
 from workbench.config import ACTIVATIONS, BertConfig, parse_size
+from workbench.fast_layers import use_fast_layers
 
 
 @keras.saving.register_keras_serializable(package="workbench")
@@ -20,10 +22,16 @@ def gelu_tanh(x):
     return keras.activations.gelu(x, approximate=True)
 
 
+gelu_tanh.gelu_form = "tanh"  # lets FusedActivationDense run it as one XLA kernel
+
+
 @keras.saving.register_keras_serializable(package="workbench")
 def gelu_exact(x):
     # Hugging Face's `gelu`: x * Phi(x) with the erf-based normal CDF.
     return keras.activations.gelu(x, approximate=False)
+
+
+gelu_exact.gelu_form = "erf"
 
 
 _ACTIVATION_FUNCTIONS = {
@@ -39,49 +47,6 @@ def activation_function(name):
     if name not in _ACTIVATION_FUNCTIONS:
         raise ValueError(f"Unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
     return _ACTIVATION_FUNCTIONS[name]
-
-
-class FlatEinsumDense(keras.layers.EinsumDense):
-    """An attention projection computed as one 2-D matmul.
-
-    Keras runs the projections `abc,cde->abde` (Q, K, V) and `abcd,cde->abe`
-    (attention output) as a (B, T, C) x (C, N) matmul that broadcasts the kernel
-    over the batch; its kernel gradient is B matmuls and a sum over them. In a
-    TensorFlow profile of a BERT-Base training step on our 2-vCPU CPU (bfloat16)
-    these projections took 32% of the op time for 1/3 of the matmul FLOPs, 1.45x
-    slower per FLOP than the feed-forward matmuls, plus the sums. Folding batch
-    and sequence into one axis makes forward and both gradients plain 2-D
-    matmuls: op time -4.7% per step. Same variables, same result (up to float
-    summation order).
-    """
-
-    # equation: (input axes folded into the matmul's contraction, kernel reshaped to 2-D)
-    FLAT_EQUATIONS = {"abc,cde->abde": 1, "abcd,cde->abe": 2}
-
-    def call(self, inputs, training=None):
-        folded = self.FLAT_EQUATIONS.get(self.equation)
-        if folded is None or getattr(self, "lora_enabled", False) or getattr(self, "quantization_mode", None):
-            return super().call(inputs, training=training)
-        kernel = self.kernel
-        shape = keras.ops.shape(inputs)
-        contraction = kernel.shape[:folded]
-        rows = keras.ops.reshape(inputs, (-1, int(np.prod(contraction))))
-        x = keras.ops.matmul(rows, keras.ops.reshape(kernel, (int(np.prod(contraction)), -1)))
-        x = keras.ops.reshape(x, (shape[0], shape[1], *kernel.shape[folded:]))
-        if self.bias is not None:
-            x = keras.ops.add(x, self.bias)
-        if self.activation is not None:
-            x = self.activation(x)
-        return x
-
-
-def flatten_attention_projections(backbone):
-    """Run a keras-hub BERT's attention projections as `FlatEinsumDense`."""
-    for layer in backbone.transformer_layers:
-        attention = layer._self_attention_layer
-        for dense in (attention._query_dense, attention._key_dense, attention._value_dense, attention._output_dense):
-            if type(dense) is keras.layers.EinsumDense and dense.equation in FlatEinsumDense.FLAT_EQUATIONS:
-                dense.__class__ = FlatEinsumDense
 
 
 @keras.saving.register_keras_serializable(package="workbench")
@@ -149,7 +114,7 @@ class BertEncoder(keras_hub.models.BertBackbone):
             layer._feedforward_intermediate_dense.activation = act
             layer._self_attention_layer._dropout = attention_dropout
             layer._self_attention_layer._dropout_layer.rate = attention_dropout
-        flatten_attention_projections(self)
+        use_fast_layers(self)
         if initializer_range != 0.02:
             init = keras.initializers.TruncatedNormal(stddev=initializer_range)
             for weight in self.weights:

@@ -168,7 +168,7 @@ def cmd_speed(args):
     row = measure(args.model, seq=args.seq, batch=args.batch, mode=args.mode, precision=args.precision,
                   xla="auto" if args.xla is None else args.xla,
                   strategy=args.strategy, steps=args.steps, warmup=args.warmup, baseline=not args.no_baseline,
-                  profile_dir=args.profile)
+                  profile_dir=args.profile, min_seconds=args.min_seconds)
     record(row, args.output)
     print(f"{row['model']} {row['mode']} seq {row['seq']} batch {row['batch']} ({row['precision']}, xla={row['xla']}, {row['device']}): "
           f"{row['sequences_per_second']} seq/s, {row['tflops']} TFLOP/s, peak {row['peak_tflops']} TFLOP/s, MFU {row['mfu']}, "
@@ -297,6 +297,8 @@ def build_parser():
     p.add_argument("--strategy", default="auto")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--min-seconds", type=float, default=10.0,
+                   help="time at least this many seconds of steps after warm-up (more steps for small models)")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain keras-hub comparison")
     p.add_argument("--profile", metavar="DIR", help="also write a TensorFlow profiler trace of two steps to DIR (open with TensorBoard)")
     p.add_argument("--output", default="results/speed.csv")

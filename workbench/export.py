@@ -30,8 +30,12 @@ def convert(src, dst, to, lowercase=None):
 
         import workbench.heads  # noqa: F401  (registers the head classes)
 
+        from workbench.fast_layers import plain_layers
+
         model = keras.models.load_model(_task_model_path(src))
-        model.export(dst, format="tf_saved_model")
+        # Plain TensorFlow ops: a serving binary need not have the XLA JIT.
+        with plain_layers():
+            model.export(dst, format="tf_saved_model")
         return dst
     from workbench.checkpoints import apply_head_weights, load_pretrained, save_pretrained
 
