@@ -28,8 +28,11 @@ tracing a SavedModel for a server that may lack the XLA JIT.
 
 Example:
 ```python
-encoder = keras_hub.models.BertBackbone(...)
-use_fast_layers(encoder)   # same weights and outputs, faster training step
+encoder = keras_hub.models.BertBackbone(
+    vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64)
+use_fast_layers(encoder)  # same weights and outputs; LayerNorms and dropouts fused
+with plain_layers():      # e.g. to compare, or to trace for a server without XLA
+    encoder(inputs, training=True)
 ```
 """
 
