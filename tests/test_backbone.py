@@ -91,3 +91,17 @@ def test_build_encoder_errors():
         build_encoder("tiny")
     with pytest.raises(ValueError, match="Unknown activation"):
         BertEncoder(vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=8, activation="gelu_fast")
+
+
+def test_attention_dropout_alone_trains_and_round_trips(tmp_path, rng):
+    # keras-hub builds the attention-probability Dropout with the hidden rate;
+    # at hidden dropout 0 Keras gave it no random state and training failed.
+    config = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.5)
+    encoder = BertEncoder.from_config_object(config)
+    inputs = random_inputs(rng)
+    inference = encoder(inputs, training=False)["sequence_output"].numpy()
+    assert not np.allclose(encoder(inputs, training=True)["sequence_output"].numpy(), inference, atol=1e-3)
+    model = keras.Model(encoder.input, encoder.output["sequence_output"])
+    model.save(tmp_path / "m.keras")
+    restored = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(restored(inputs, training=False).numpy(), inference, atol=1e-5)

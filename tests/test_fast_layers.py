@@ -8,9 +8,11 @@ from workbench.backbone import BertEncoder, gelu_exact, gelu_tanh
 from workbench.config import BertConfig
 from workbench.fast_layers import (
     BitDropout,
+    FusedAttention,
     FusedActivationDense,
     FusedLayerNormalization,
     plain_layers,
+    _softmax_dropout_kernel,
     random_uint16,
     use_fast_layers,
     xla_available,
@@ -124,13 +126,47 @@ def test_bit_dropout_falls_back_for_rates_it_cannot_represent():
     assert "StatelessRandomUniformV2" in {op.type for op in graph.get_operations()}
 
 
+def test_softmax_dropout_kernel_matches_keras_masked_softmax_with_the_same_bits(rng):
+    scores = tf.constant(rng.normal(0, 2, (2, 3, 5, 5)), tf.float32)
+    mask = tf.constant(rng.random((2, 1, 5, 5)) > 0.3)
+    bits = tf.constant(rng.integers(0, 65536, (2, 3, 5, 5)), tf.uint16)
+    upstream = tf.constant(rng.normal(0, 1, (2, 3, 5, 5)), tf.float32)
+    keep_scale = tf.where(tf.cast(bits, tf.int32) >= 6554, 65536 / (65536 - 6554), 0.0)
+
+    def gradient_of(fn):
+        with tf.GradientTape() as tape:
+            tape.watch(scores)
+            out = fn(scores)
+        return out.numpy(), tape.gradient(out, scores, output_gradients=upstream).numpy()
+
+    fused = gradient_of(lambda s: _softmax_dropout_kernel(6554)(s, mask, bits))
+    reference = gradient_of(lambda s: keras.layers.Softmax()(s, mask=mask) * keep_scale)
+    for f, r in zip(fused, reference, strict=True):
+        np.testing.assert_allclose(f, r, atol=1e-6)
+
+
+def test_attention_probabilities_and_inference_take_the_keras_path(rng):
+    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, dropout=0.1)
+    x = tf.constant(rng.normal(0, 1, (2, 5, 8)), tf.float32)
+    mask = tf.ones((2, 5, 5), bool)
+    layer(x, x, attention_mask=mask)
+    layer.__class__ = FusedAttention
+    expected = layer(x, x, attention_mask=mask, training=False)
+    with plain_layers():
+        np.testing.assert_allclose(layer(x, x, attention_mask=mask, training=False), expected, atol=1e-6)
+    _, probs = layer(x, x, attention_mask=mask, training=True, return_attention_scores=True)
+    np.testing.assert_allclose(probs.numpy().sum(-1), 1.0, atol=1e-5)  # softmax before dropout, as Keras returns it
+
+
 def test_encoder_uses_the_fast_classes_and_gradients_match_plain(rng):
+    # Attention dropout 1/65536: the fused attention kernel runs (it needs a
+    # rate above 0) but drops nothing at these sizes, so fast and plain agree.
     config = BertConfig.from_size("tiny", vocab_size=60, max_position_embeddings=16, hidden_size=32,
                                   num_attention_heads=2, intermediate_size=64, hidden_dropout_prob=0.0,
-                                  attention_probs_dropout_prob=0.0)
+                                  attention_probs_dropout_prob=1 / 65536)
     encoder = BertEncoder.from_config_object(config)
     kinds = {type(layer).__name__ for layer in encoder._flatten_layers(include_self=False)}
-    assert {"FlatEinsumDense", "FusedLayerNormalization", "FusedActivationDense", "BitDropout"} <= kinds
+    assert {"FlatEinsumDense", "FusedLayerNormalization", "FusedActivationDense", "BitDropout", "FusedAttention"} <= kinds
     inputs = random_inputs(rng)
 
     def run():

@@ -5,8 +5,8 @@ original `bert_config.json` names the activation and has a separate dropout for
 attention probabilities, and Hugging Face checkpoints were trained with the exact
 erf GELU. `BertEncoder` is a `BertBackbone` (same layers, weights and variable
 names, so every keras-hub tool works on it) that honours those fields, and runs
-its projections, LayerNorms, GELUs and dropouts through the faster classes of
-`workbench.fast_layers` (same variables and math).
+its projections, LayerNorms, GELUs, attention softmax and dropouts through the
+faster classes of `workbench.fast_layers` (same variables and math).
 """
 
 import keras
@@ -113,7 +113,14 @@ class BertEncoder(keras_hub.models.BertBackbone):
             layer.activation = act
             layer._feedforward_intermediate_dense.activation = act
             layer._self_attention_layer._dropout = attention_dropout
-            layer._self_attention_layer._dropout_layer.rate = attention_dropout
+            probs_dropout = layer._self_attention_layer._dropout_layer
+            probs_dropout.rate = attention_dropout
+            if attention_dropout > 0 and not hasattr(probs_dropout, "seed_generator"):
+                # Keras gives a Dropout built with rate 0 no random state; without
+                # one, hidden dropout 0 with attention dropout > 0 failed to train.
+                probs_dropout._tracker.unlock()
+                probs_dropout.seed_generator = keras.random.SeedGenerator(name=f"{probs_dropout.name}_seed")
+                probs_dropout._lock_state()
         use_fast_layers(self)
         if initializer_range != 0.02:
             init = keras.initializers.TruncatedNormal(stddev=initializer_range)

@@ -21,6 +21,8 @@ Each was found in TensorFlow profiles of a training step on our 2-vCPU CPU
   needed) and mask, scale and select are one XLA kernel. The effective rate is
   `round(65536 * rate) / 65536` (0.1 -> 0.1000061) and the kept values are
   scaled by the inverse of that keep fraction, so expectations are exact.
+* `FusedAttention`: while training, the masked softmax and the dropout on the
+  attention probabilities (same 16-bit mask) are one XLA kernel each way.
 
 Inside a model compiled with XLA as a whole (GPU, TPU) the kernels are inlined
 into the one program. `plain_layers()` turns the fused paths off, e.g. while
@@ -113,6 +115,7 @@ def xla_fused(elementwise, num_differentiable):
 # === Flat attention projections ===
 
 
+@keras.saving.register_keras_serializable(package="workbench")
 class FlatEinsumDense(keras.layers.EinsumDense):
     """An attention projection computed as one 2-D matmul.
 
@@ -157,6 +160,7 @@ def _layer_norm_kernel(epsilon):
     return xla_fused(layer_norm, num_differentiable=3)
 
 
+@keras.saving.register_keras_serializable(package="workbench")
 class FusedLayerNormalization(keras.layers.LayerNormalization):
     """Keras' `LayerNormalization` over the last axis as one XLA kernel each way."""
 
@@ -192,6 +196,7 @@ def _bias_activation_kernel(form):
     return xla_fused(lambda x, bias: activation(x + bias), num_differentiable=2)
 
 
+@keras.saving.register_keras_serializable(package="workbench")
 class FusedActivationDense(keras.layers.Dense):
     """Keras' `Dense` whose bias add and GELU run as one XLA kernel each way.
 
@@ -232,6 +237,7 @@ def _dropout_kernel(dropped):
     return xla_fused(dropout, num_differentiable=1)
 
 
+@keras.saving.register_keras_serializable(package="workbench")
 class BitDropout(keras.layers.Dropout):
     """Keras' `Dropout` with a 16-bit random mask applied in one XLA kernel.
 
@@ -250,12 +256,52 @@ class BitDropout(keras.layers.Dropout):
         return _dropout_kernel(dropped)(inputs, bits)
 
 
+# === Attention: masked softmax + dropout ===
+
+
+@functools.cache
+def _softmax_dropout_kernel(dropped):
+    scale = 65536.0 / (65536 - dropped)
+
+    def softmax_dropout(scores, mask, bits):
+        # Keras' masked softmax (masked scores to -1e9, masked probabilities to 0), then dropout.
+        probs = tf.where(mask, tf.nn.softmax(tf.where(mask, scores, -1e9), axis=-1), 0.0)
+        return tf.where(tf.cast(bits, tf.int32) >= dropped, probs * scale, 0.0)
+
+    return xla_fused(softmax_dropout, num_differentiable=1)
+
+
+@keras.saving.register_keras_serializable(package="workbench")
+class FusedAttention(keras.layers.MultiHeadAttention):
+    """Keras' `MultiHeadAttention` whose masked softmax and attention dropout
+    run as one XLA kernel each way while training (BERT's self-attention:
+    4-D heads, a padding mask, dropout). Everything else, and any call that
+    asks for the attention probabilities, runs as in `MultiHeadAttention`."""
+
+    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
+                           return_attention_scores=False, use_causal_mask=False):
+        dropped = round(65536 * self._dropout_layer.rate)
+        if not (training and attention_mask is not None and not return_attention_scores and not use_causal_mask
+                and not self._flash_attention and len(query.shape) == 4 and len(attention_mask.shape) == 3
+                and 0 < dropped < 65536 and _fused_enabled()):
+            return super()._compute_attention(query, key, value, attention_mask=attention_mask, training=training,
+                                              return_attention_scores=return_attention_scores,
+                                              use_causal_mask=use_causal_mask)
+        query = keras.ops.multiply(query, keras.ops.cast(self._inverse_sqrt_key_dim, query.dtype))
+        scores = keras.ops.einsum(self._dot_product_equation, key, query)  # (batch, heads, query, key)
+        mask = keras.ops.expand_dims(keras.ops.cast(attention_mask, "bool"), axis=1)
+        seed = tf.cast(tf.math.floormod(self._dropout_layer.seed_generator.next(), tf.int32.max - 1), tf.int32)
+        probs = _softmax_dropout_kernel(dropped)(scores, mask, random_uint16(tf.shape(scores), seed))
+        return keras.ops.einsum(self._combine_equation, probs, value), None
+
+
 # === Applying them ===
 
 _FAST_CLASSES = {
     keras.layers.LayerNormalization: FusedLayerNormalization,
     keras.layers.Dense: FusedActivationDense,
     keras.layers.Dropout: BitDropout,
+    keras.layers.MultiHeadAttention: FusedAttention,
 }
 
 
@@ -263,8 +309,9 @@ def use_fast_layers(model):
     """Switch a built keras-hub BERT's sublayers to the fast classes above, in place.
 
     Only layers of exactly the plain Keras class are switched; variables, names
-    and configs stay as they were, so saving and loading are unchanged (the
-    owner re-applies this after building).
+    and configs stay as they were. A `BertEncoder` saves its constructor config
+    and re-applies this when loaded; a functional model built around the
+    layers saves their fast class names, registered here ("workbench>...").
     """
     for layer in model._flatten_layers(include_self=False, recursive=True):
         if type(layer) is keras.layers.EinsumDense and layer.equation in FlatEinsumDense.FLAT_EQUATIONS:
