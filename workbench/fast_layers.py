@@ -225,16 +225,22 @@ def random_uint16(shape, seed):
     return tf.reshape(halves, shape)
 
 
+def _dropout_bits(dropout_layer, shape):
+    # The layer's SeedGenerator, as Keras' dropout draws it (int64 state -> int32 seed).
+    seed = tf.cast(tf.math.floormod(dropout_layer.seed_generator.next(), tf.int32.max - 1), tf.int32)
+    return random_uint16(shape, seed)
+
+
+def _drop(x, bits, dropped):
+    # Inside a kernel. dropped: how many of the 65536 16-bit values drop an
+    # element; the rest are scaled by the inverse keep fraction.
+    keep = tf.cast(bits, tf.int32) >= dropped
+    return tf.where(keep, x * (65536.0 / (65536 - dropped)), tf.zeros_like(x))
+
+
 @functools.cache
 def _dropout_kernel(dropped):
-    # dropped: how many of the 65536 16-bit values drop an element.
-    scale = 65536.0 / (65536 - dropped)
-
-    def dropout(x, bits):
-        keep = tf.cast(bits, tf.int32) >= dropped
-        return tf.where(keep, x * scale, tf.zeros_like(x))
-
-    return xla_fused(dropout, num_differentiable=1)
+    return xla_fused(lambda x, bits: _drop(x, bits, dropped), num_differentiable=1)
 
 
 @keras.saving.register_keras_serializable(package="workbench")
@@ -250,10 +256,7 @@ class BitDropout(keras.layers.Dropout):
         dropped = round(65536 * self.rate)
         if not (training and 0 < dropped < 65536 and self.noise_shape is None and _fused_enabled()):
             return super().call(inputs, training=training)
-        # The layer's SeedGenerator, as Keras' dropout draws it (int64 state -> int32 seed).
-        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
-        bits = random_uint16(tf.shape(inputs), seed)
-        return _dropout_kernel(dropped)(inputs, bits)
+        return _dropout_kernel(dropped)(inputs, _dropout_bits(self, tf.shape(inputs)))
 
 
 # === Attention: masked softmax + dropout ===
@@ -261,12 +264,10 @@ class BitDropout(keras.layers.Dropout):
 
 @functools.cache
 def _softmax_dropout_kernel(dropped):
-    scale = 65536.0 / (65536 - dropped)
-
     def softmax_dropout(scores, mask, bits):
         # Keras' masked softmax (masked scores to -1e9, masked probabilities to 0), then dropout.
         probs = tf.where(mask, tf.nn.softmax(tf.where(mask, scores, -1e9), axis=-1), 0.0)
-        return tf.where(tf.cast(bits, tf.int32) >= dropped, probs * scale, 0.0)
+        return _drop(probs, bits, dropped)
 
     return xla_fused(softmax_dropout, num_differentiable=1)
 
@@ -290,8 +291,7 @@ class FusedAttention(keras.layers.MultiHeadAttention):
         query = keras.ops.multiply(query, keras.ops.cast(self._inverse_sqrt_key_dim, query.dtype))
         scores = keras.ops.einsum(self._dot_product_equation, key, query)  # (batch, heads, query, key)
         mask = keras.ops.expand_dims(keras.ops.cast(attention_mask, "bool"), axis=1)
-        seed = tf.cast(tf.math.floormod(self._dropout_layer.seed_generator.next(), tf.int32.max - 1), tf.int32)
-        probs = _softmax_dropout_kernel(dropped)(scores, mask, random_uint16(tf.shape(scores), seed))
+        probs = _softmax_dropout_kernel(dropped)(scores, mask, _dropout_bits(self._dropout_layer, tf.shape(scores)))
         return keras.ops.einsum(self._combine_equation, probs, value), None
 
 

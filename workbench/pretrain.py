@@ -107,8 +107,9 @@ def phase_stream(files, instances, seq_length, max_predictions, batch_size, tota
     records = tf.data.TFRecordDataset(sorted(files))
     epochs = -(-total_batches * batch_size // instances)
     buffer = min(instances, 100_000)
-    # A seeded shuffle that reshuffles on each repetition: epoch e's order depends
-    # only on (seed, e), whatever the global seed (0 included).
+    # A seeded shuffle that reshuffles on each repetition: epoch e's order is
+    # fixed by (global seed, seed, e), so a resumed run with the same seeds
+    # replays it (the op seed is a Python int: seed 0 works too).
     stream = records.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat(epochs)
     from workbench.training import without_autotune
 
