@@ -11,11 +11,66 @@ import pytest  # noqa: E402
 import workbench  # noqa: E402,F401  (sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
 
 TOY_VOCAB = [
-    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
-    "the", "cat", "sat", "on", "mat", "dog", "a", "hello", "world", "un", "##aff", "##able",
-    "cafe", "naive", "resume", "!", ",", ".", "?", "'", "-", "(", ")", "$", "^", "`",
-    "中", "国", "人", "x", "##x", "##s", "run", "##ning", "i", "##stanbul", "σ", "ς", "οδος",
-    "Hello", "World", "The", "Cafe", "Café", "é", "##é", "e", "##e", "é", "ß", "ss", "strasse", "straße", "12", "##3",
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "mat",
+    "dog",
+    "a",
+    "hello",
+    "world",
+    "un",
+    "##aff",
+    "##able",
+    "cafe",
+    "naive",
+    "resume",
+    "!",
+    ",",
+    ".",
+    "?",
+    "'",
+    "-",
+    "(",
+    ")",
+    "$",
+    "^",
+    "`",
+    "中",
+    "国",
+    "人",
+    "x",
+    "##x",
+    "##s",
+    "run",
+    "##ning",
+    "i",
+    "##stanbul",
+    "σ",
+    "ς",
+    "οδος",
+    "Hello",
+    "World",
+    "The",
+    "Cafe",
+    "Café",
+    "é",
+    "##é",
+    "e",
+    "##e",
+    "é",
+    "ß",
+    "ss",
+    "strasse",
+    "straße",
+    "12",
+    "##3",
 ]
 
 
@@ -36,9 +91,9 @@ def random_inputs(rng, batch=2, seq=12, vocab_size=60, pad_last=4):
     """Encoder inputs with padding in the second example and two segments."""
     token_ids = rng.integers(5, vocab_size, size=(batch, seq)).astype("int32")
     segment_ids = np.zeros((batch, seq), "int32")
-    segment_ids[:, seq // 2:] = 1
+    segment_ids[:, seq // 2 :] = 1
     padding_mask = np.ones((batch, seq), "int32")
-    padding_mask[1, seq - pad_last:] = 0
+    padding_mask[1, seq - pad_last :] = 0
     token_ids[padding_mask == 0] = 0
     return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
 

@@ -41,7 +41,11 @@ def encoder_forward(w, num_layers, num_heads, token_ids, segment_ids, padding_ma
     token_ids, segment_ids = np.asarray(token_ids), np.asarray(segment_ids)
     batch, seq = token_ids.shape
     e = "bert/embeddings/"
-    x = w[e + "word_embeddings"][token_ids] + w[e + "position_embeddings"][:seq][None] + w[e + "token_type_embeddings"][segment_ids]
+    x = (
+        w[e + "word_embeddings"][token_ids]
+        + w[e + "position_embeddings"][:seq][None]
+        + w[e + "token_type_embeddings"][segment_ids]
+    )
     x = layer_norm(x, w[e + "LayerNorm/gamma"], w[e + "LayerNorm/beta"])
     hidden = x.shape[-1]
     head_dim = hidden // num_heads
@@ -51,7 +55,7 @@ def encoder_forward(w, num_layers, num_heads, token_ids, segment_ids, padding_ma
     for i in range(num_layers):
         p = f"bert/encoder/layer_{i}/"
 
-        def dense(t, name):
+        def dense(t, name, p=p):
             return t @ w[p + name + "/kernel"] + w[p + name + "/bias"]
 
         def heads(t):
@@ -61,8 +65,11 @@ def encoder_forward(w, num_layers, num_heads, token_ids, segment_ids, padding_ma
         probs = softmax(q @ k.transpose(0, 1, 3, 2) / np.sqrt(head_dim) + key_bias)
         maps.append(probs)
         context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, seq, hidden)
-        x = layer_norm(x + dense(context, "attention/output/dense"),
-                       w[p + "attention/output/LayerNorm/gamma"], w[p + "attention/output/LayerNorm/beta"])
+        x = layer_norm(
+            x + dense(context, "attention/output/dense"),
+            w[p + "attention/output/LayerNorm/gamma"],
+            w[p + "attention/output/LayerNorm/beta"],
+        )
         ffn = dense(act(dense(x, "intermediate/dense")), "output/dense")
         x = layer_norm(x + ffn, w[p + "output/LayerNorm/gamma"], w[p + "output/LayerNorm/beta"])
     pooled = np.tanh(x[:, 0] @ w["bert/pooler/dense/kernel"] + w["bert/pooler/dense/bias"])
@@ -73,14 +80,19 @@ def masked_lm_forward(w, sequence_output, positions, hidden_act="gelu"):
     """Logits (B, P, V) at `positions`: transform, LayerNorm, tied decoder, bias."""
     w = {k: np.asarray(v, np.float64) for k, v in w.items()}
     picked = np.take_along_axis(sequence_output, np.asarray(positions)[..., None], axis=1)
-    t = ACTIVATIONS[hidden_act](picked @ w["cls/predictions/transform/dense/kernel"] + w["cls/predictions/transform/dense/bias"])
+    t = ACTIVATIONS[hidden_act](
+        picked @ w["cls/predictions/transform/dense/kernel"] + w["cls/predictions/transform/dense/bias"]
+    )
     t = layer_norm(t, w["cls/predictions/transform/LayerNorm/gamma"], w["cls/predictions/transform/LayerNorm/beta"])
     return t @ w["bert/embeddings/word_embeddings"].T + w["cls/predictions/output_bias"]
 
 
 def next_sentence_forward(w, pooled_output):
     """Logits (B, 2); the original stores output_weights as (2, H)."""
-    return pooled_output @ np.asarray(w["cls/seq_relationship/output_weights"], np.float64).T + w["cls/seq_relationship/output_bias"]
+    return (
+        pooled_output @ np.asarray(w["cls/seq_relationship/output_weights"], np.float64).T
+        + w["cls/seq_relationship/output_bias"]
+    )
 
 
 def google_weights_from_keras(model):
@@ -107,10 +119,16 @@ def google_weights_from_keras(model):
         kernel = values[k + "self_attention_layer/attention_output/kernel"]
         out[p + "attention/output/dense/kernel"] = kernel.reshape(-1, kernel.shape[-1])
         out[p + "attention/output/dense/bias"] = values[k + "self_attention_layer/attention_output/bias"]
-        for ours, theirs in (("self_attention_layer_norm", "attention/output/LayerNorm"), ("feedforward_layer_norm", "output/LayerNorm")):
+        for ours, theirs in (
+            ("self_attention_layer_norm", "attention/output/LayerNorm"),
+            ("feedforward_layer_norm", "output/LayerNorm"),
+        ):
             out[p + theirs + "/gamma"] = values[k + ours + "/gamma"]
             out[p + theirs + "/beta"] = values[k + ours + "/beta"]
-        for ours, theirs in (("feedforward_intermediate_dense", "intermediate/dense"), ("feedforward_output_dense", "output/dense")):
+        for ours, theirs in (
+            ("feedforward_intermediate_dense", "intermediate/dense"),
+            ("feedforward_output_dense", "output/dense"),
+        ):
             out[p + theirs + "/kernel"] = values[k + ours + "/kernel"]
             out[p + theirs + "/bias"] = values[k + ours + "/bias"]
         i += 1

@@ -4,9 +4,9 @@ from conftest import random_inputs
 from numpy_bert import encoder_forward, google_weights_from_keras
 from test_backbone import randomize, tiny_config
 
-from workbench.attention import attention_maps
-from workbench.backbone import BertEncoder
-from workbench.heads import BertClassifier, BertMultipleChoice
+from workbench.models.attention import attention_maps
+from workbench.models.encoder import BertEncoder
+from workbench.models.heads import BertClassifier, BertMultipleChoice
 
 
 def test_attention_maps_match_numpy_reference(rng):

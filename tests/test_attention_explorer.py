@@ -3,7 +3,7 @@ import re
 import numpy as np
 import pytest
 
-from workbench.attention_stats import head_statistics, merge_words, statistics_table, word_groups
+from workbench.explore.head_stats import head_statistics, merge_words, statistics_table, word_groups
 
 TOKENS = ["[CLS]", "the", "play", "##ing", "[SEP]"]
 
@@ -50,14 +50,17 @@ def test_word_merging_sums_received_and_averages_given():
 @pytest.fixture(scope="module")
 def explorer(toy_vocab):
     pytest.importorskip("anywidget")
-    from workbench.attention_explorer import AttentionExplorer
-    from workbench.backbone import BertEncoder
-    from workbench.config import BertConfig
-    from workbench.tokenizer import BertTokenizer
+    from workbench.explore.explorer import AttentionExplorer
+    from workbench.models.config import BertConfig
+    from workbench.models.encoder import BertEncoder
+    from workbench.text.tokenizer import BertTokenizer
 
     tokenizer = BertTokenizer(str(toy_vocab))
-    encoder = BertEncoder.from_config_object(BertConfig.from_size("tiny", vocab_size=tokenizer.vocabulary_size(),
-                                                                  max_position_embeddings=16, num_attention_heads=4))
+    encoder = BertEncoder.from_config_object(
+        BertConfig.from_size(
+            "tiny", vocab_size=tokenizer.vocabulary_size(), max_position_embeddings=16, num_attention_heads=4
+        )
+    )
     return AttentionExplorer(encoder, tokenizer, "The cat sat on the mat.", "Hello world!", max_seq_length=16)
 
 
@@ -107,10 +110,12 @@ def test_lines_view_has_one_colour_per_selected_head(explorer):
 
 def test_model_without_tokenizer_gets_a_message_in_the_widget(tmp_path):
     pytest.importorskip("anywidget")
-    from workbench.attention_explorer import explore
-    from workbench.backbone import BertEncoder
-    from workbench.config import BertConfig
+    from workbench.explore.explorer import explore_attention
+    from workbench.models.config import BertConfig
+    from workbench.models.encoder import BertEncoder
 
-    BertEncoder.from_config_object(BertConfig.from_size("tiny", vocab_size=50, max_position_embeddings=16)).save_to_preset(str(tmp_path / "m"))
-    explorer = explore(str(tmp_path / "m"), "The cat sat.")
+    BertEncoder.from_config_object(
+        BertConfig.from_size("tiny", vocab_size=50, max_position_embeddings=16)
+    ).save_to_preset(str(tmp_path / "m"))
+    explorer = explore_attention(str(tmp_path / "m"), "The cat sat.")
     assert explorer.tokenizer is None and "no tokenizer" in explorer.message.value

@@ -4,8 +4,8 @@ import pytest
 from conftest import random_inputs
 from numpy_bert import encoder_forward, google_weights_from_keras
 
-from workbench.backbone import BertEncoder, build_encoder
-from workbench.config import BertConfig
+from workbench.models.config import BertConfig
+from workbench.models.encoder import BertEncoder, build_encoder
 
 
 def randomize(model, rng, scale=0.2):
@@ -26,7 +26,9 @@ def tiny_config(**overrides):
 
 @pytest.mark.parametrize("act", ["gelu", "gelu_exact"])
 def test_encoder_matches_numpy_reference(rng, act):
-    config = tiny_config(hidden_act=act, num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=96)
+    config = tiny_config(
+        hidden_act=act, num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=96
+    )
     encoder = randomize(BertEncoder.from_config_object(config), rng)
     inputs = random_inputs(rng)
     out = encoder(inputs, training=False)
@@ -69,8 +71,9 @@ def test_encoder_is_a_keras_hub_backbone_and_round_trips(tmp_path, rng):
 def test_keras_hub_preset_directory_loads(tmp_path, rng):
     import keras_hub
 
-    backbone = keras_hub.models.BertBackbone(vocabulary_size=60, num_layers=2, num_heads=2, hidden_dim=32,
-                                             intermediate_dim=64, max_sequence_length=16)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=60, num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64, max_sequence_length=16
+    )
     randomize(backbone, rng)
     backbone.save_to_preset(str(tmp_path / "preset"))
     encoder = build_encoder(str(tmp_path / "preset"))
@@ -90,7 +93,9 @@ def test_build_encoder_errors():
     with pytest.raises(ValueError, match="vocab_size is required"):
         build_encoder("tiny")
     with pytest.raises(ValueError, match="Unknown activation"):
-        BertEncoder(vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=8, activation="gelu_fast")
+        BertEncoder(
+            vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=8, activation="gelu_fast"
+        )
 
 
 def test_attention_dropout_alone_trains_and_round_trips(tmp_path, rng):

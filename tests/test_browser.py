@@ -33,24 +33,46 @@ def free_port():
 def jupyterlab(tmp_path, toy_vocab):
     import papermill
 
-    from workbench.backbone import BertEncoder
-    from workbench.checkpoints import save_pretrained
-    from workbench.config import BertConfig
-    from workbench.tokenizer import BertTokenizer
+    from workbench.checkpoints.load import save_pretrained
+    from workbench.models.config import BertConfig
+    from workbench.models.encoder import BertEncoder
+    from workbench.text.tokenizer import BertTokenizer
 
     tokenizer = BertTokenizer(str(toy_vocab))
-    encoder = BertEncoder.from_config_object(BertConfig.from_size("tiny", vocab_size=tokenizer.vocabulary_size(), max_position_embeddings=32))
+    encoder = BertEncoder.from_config_object(
+        BertConfig.from_size("tiny", vocab_size=tokenizer.vocabulary_size(), max_position_embeddings=32)
+    )
     save_pretrained(encoder, tokenizer, str(tmp_path / "tiny_model"))
-    papermill.execute_notebook(os.path.join(ROOT, "notebooks", "attention_explorer.ipynb"), str(tmp_path / "explorer.ipynb"),
-                               parameters={"model": str(tmp_path / "tiny_model"), "sentence_a": "The cat sat on the mat.",
-                                           "sentence_b": "Hello world!", "output_dir": str(tmp_path / "out")},
-                               prepare_only=True)
+    papermill.execute_notebook(
+        os.path.join(ROOT, "notebooks", "attention_explorer.ipynb"),
+        str(tmp_path / "explorer.ipynb"),
+        parameters={
+            "model": str(tmp_path / "tiny_model"),
+            "sentence_a": "The cat sat on the mat.",
+            "sentence_b": "Hello world!",
+            "output_dir": str(tmp_path / "out"),
+        },
+        prepare_only=True,
+    )
     port = free_port()
     jupyter = os.path.join(os.path.dirname(sys.executable), "jupyter")
     server = subprocess.Popen(
-        [jupyter, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={TOKEN}", "--allow-root",
-         f"--ServerApp.root_dir={tmp_path}", "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=True"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "jupyter.log", "w"), cwd=str(tmp_path))
+        [
+            jupyter,
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={TOKEN}",
+            "--allow-root",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.disable_check_xsrf=True",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "jupyter.log", "w"),
+        cwd=str(tmp_path),
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -98,21 +120,27 @@ def test_explorer_renders_and_follows_the_layer_control(jupyterlab):
         # Controls and figures of the explorer.
         try:
             page.wait_for_selector(".widget-slider", timeout=150_000)
-        except Exception:
+        except Exception as error:
             page.screenshot(path=os.path.join(ARTIFACTS, "attention_explorer_failed.png"), full_page=True)
-            raise AssertionError("explorer did not render; page text: " + page.inner_text("body")[-3000:])
+            raise AssertionError("explorer did not render; page text: " + page.inner_text("body")[-3000:]) from error
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
         assert page.locator(".widget-text input").count() >= 2  # sentence A and B
         assert page.locator(".widget-select-multiple select").count() == 1
         page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
         title = page.locator(".js-plotly-plot .gtitle").first
-        page.wait_for_function("document.querySelector('.js-plotly-plot .gtitle') && document.querySelector('.js-plotly-plot .gtitle').textContent.includes('Layer 1')", timeout=60_000)
+        page.wait_for_function(
+            "document.querySelector('.js-plotly-plot .gtitle') && "
+            "document.querySelector('.js-plotly-plot .gtitle').textContent.includes('Layer 1')",
+            timeout=60_000,
+        )
         page.screenshot(path=os.path.join(ARTIFACTS, "attention_explorer_layer1.png"), full_page=True)
         # Move the layer slider with the keyboard and see the head view follow.
         handle = page.locator(".widget-slider .noUi-handle").first
         handle.focus()
         page.keyboard.press("ArrowRight")
-        page.wait_for_function("document.querySelector('.js-plotly-plot .gtitle').textContent.includes('Layer 2')", timeout=60_000)
+        page.wait_for_function(
+            "document.querySelector('.js-plotly-plot .gtitle').textContent.includes('Layer 2')", timeout=60_000
+        )
         assert "Layer 2" in title.text_content()
         page.screenshot(path=os.path.join(ARTIFACTS, "attention_explorer_layer2.png"), full_page=True)
         # The last cell's export ran in the browser-driven kernel.

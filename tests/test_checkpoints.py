@@ -11,43 +11,65 @@ import tensorflow as tf
 from conftest import TOY_VOCAB, random_inputs
 from numpy_bert import encoder_forward, masked_lm_forward, next_sentence_forward
 
-from workbench.checkpoints import apply_head_weights, load_pretrained
-from workbench.heads import BertClassifier, BertPretrainer, BertSpanExtractor
+from workbench.checkpoints.load import apply_head_weights, load_pretrained
+from workbench.models.heads import BertClassifier, BertPretrainer, BertSpanExtractor
 
 VOCAB = list(dict.fromkeys(TOY_VOCAB))
 V, H, L, I, P = len(VOCAB), 64, 2, 96, 32
 
 
 def google_weights(rng, heads=True):
-    w = {"bert/embeddings/word_embeddings": rng.normal(0, 0.5, (V, H)),
-         "bert/embeddings/position_embeddings": rng.normal(0, 0.5, (P, H)),
-         "bert/embeddings/token_type_embeddings": rng.normal(0, 0.5, (2, H)),
-         "bert/embeddings/LayerNorm/gamma": 1 + rng.normal(0, 0.1, H), "bert/embeddings/LayerNorm/beta": rng.normal(0, 0.1, H),
-         "bert/pooler/dense/kernel": rng.normal(0, 0.2, (H, H)), "bert/pooler/dense/bias": rng.normal(0, 0.1, H)}
+    w = {
+        "bert/embeddings/word_embeddings": rng.normal(0, 0.5, (V, H)),
+        "bert/embeddings/position_embeddings": rng.normal(0, 0.5, (P, H)),
+        "bert/embeddings/token_type_embeddings": rng.normal(0, 0.5, (2, H)),
+        "bert/embeddings/LayerNorm/gamma": 1 + rng.normal(0, 0.1, H),
+        "bert/embeddings/LayerNorm/beta": rng.normal(0, 0.1, H),
+        "bert/pooler/dense/kernel": rng.normal(0, 0.2, (H, H)),
+        "bert/pooler/dense/bias": rng.normal(0, 0.1, H),
+    }
     for i in range(L):
         p = f"bert/encoder/layer_{i}/"
         for name in ("attention/self/query", "attention/self/key", "attention/self/value", "attention/output/dense"):
             w[p + name + "/kernel"], w[p + name + "/bias"] = rng.normal(0, 0.2, (H, H)), rng.normal(0, 0.1, H)
-        w[p + "intermediate/dense/kernel"], w[p + "intermediate/dense/bias"] = rng.normal(0, 0.2, (H, I)), rng.normal(0, 0.1, I)
+        w[p + "intermediate/dense/kernel"], w[p + "intermediate/dense/bias"] = (
+            rng.normal(0, 0.2, (H, I)),
+            rng.normal(0, 0.1, I),
+        )
         w[p + "output/dense/kernel"], w[p + "output/dense/bias"] = rng.normal(0, 0.2, (I, H)), rng.normal(0, 0.1, H)
         for ln in ("attention/output/LayerNorm", "output/LayerNorm"):
             w[p + ln + "/gamma"], w[p + ln + "/beta"] = 1 + rng.normal(0, 0.1, H), rng.normal(0, 0.1, H)
     if heads:
-        w.update({"cls/predictions/transform/dense/kernel": rng.normal(0, 0.2, (H, H)),
-                  "cls/predictions/transform/dense/bias": rng.normal(0, 0.1, H),
-                  "cls/predictions/transform/LayerNorm/gamma": 1 + rng.normal(0, 0.1, H),
-                  "cls/predictions/transform/LayerNorm/beta": rng.normal(0, 0.1, H),
-                  "cls/predictions/output_bias": rng.normal(0, 0.1, V),
-                  "cls/seq_relationship/output_weights": rng.normal(0, 0.2, (2, H)),
-                  "cls/seq_relationship/output_bias": rng.normal(0, 0.1, 2),
-                  "cls/squad/output_weights": rng.normal(0, 0.2, (2, H)), "cls/squad/output_bias": rng.normal(0, 0.1, 2)})
+        w.update(
+            {
+                "cls/predictions/transform/dense/kernel": rng.normal(0, 0.2, (H, H)),
+                "cls/predictions/transform/dense/bias": rng.normal(0, 0.1, H),
+                "cls/predictions/transform/LayerNorm/gamma": 1 + rng.normal(0, 0.1, H),
+                "cls/predictions/transform/LayerNorm/beta": rng.normal(0, 0.1, H),
+                "cls/predictions/output_bias": rng.normal(0, 0.1, V),
+                "cls/seq_relationship/output_weights": rng.normal(0, 0.2, (2, H)),
+                "cls/seq_relationship/output_bias": rng.normal(0, 0.1, 2),
+                "cls/squad/output_weights": rng.normal(0, 0.2, (2, H)),
+                "cls/squad/output_bias": rng.normal(0, 0.1, 2),
+            }
+        )
     return {k: np.asarray(v, np.float32) for k, v in w.items()}
 
 
 def config(**overrides):
-    values = dict(vocab_size=V, hidden_size=H, num_hidden_layers=L, num_attention_heads=2, intermediate_size=I,
-                  hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
-                  max_position_embeddings=P, type_vocab_size=2, initializer_range=0.02)
+    values = dict(
+        vocab_size=V,
+        hidden_size=H,
+        num_hidden_layers=L,
+        num_attention_heads=2,
+        intermediate_size=I,
+        hidden_act="gelu",
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+        max_position_embeddings=P,
+        type_vocab_size=2,
+        initializer_range=0.02,
+    )
     values.update(overrides)
     return values
 
@@ -58,11 +80,17 @@ def write_google_release(directory, weights, bert_config=None, vocab=VOCAB, trai
     with tf.Graph().as_default():
         variables = [tf.compat.v1.Variable(v, name=n) for n, v in weights.items()]
         if training_state:
-            variables += [tf.compat.v1.Variable(np.zeros_like(weights["bert/pooler/dense/bias"]), name="bert/pooler/dense/bias/adam_m"),
-                          tf.compat.v1.Variable(np.int64(1000), name="global_step")]
+            variables += [
+                tf.compat.v1.Variable(
+                    np.zeros_like(weights["bert/pooler/dense/bias"]), name="bert/pooler/dense/bias/adam_m"
+                ),
+                tf.compat.v1.Variable(np.int64(1000), name="global_step"),
+            ]
         with tf.compat.v1.Session() as session:
             session.run(tf.compat.v1.global_variables_initializer())
-            tf.compat.v1.train.Saver(variables).save(session, os.path.join(directory, "bert_model.ckpt"), write_meta_graph=False)
+            tf.compat.v1.train.Saver(variables).save(
+                session, os.path.join(directory, "bert_model.ckpt"), write_meta_graph=False
+            )
     with open(os.path.join(directory, "bert_config.json"), "w") as f:
         json.dump(bert_config or config(), f)
     with open(os.path.join(directory, "vocab.txt"), "w") as f:
@@ -152,7 +180,7 @@ def test_hugging_face_directory_matches_reference_with_exact_gelu(tmp_path, rng)
 
 
 def test_round_trips_are_bit_identical(tmp_path, rng):
-    from workbench.export import convert
+    from workbench.checkpoints.export import convert
 
     weights = google_weights(rng)
     release = write_google_release(tmp_path / "release", weights, training_state=False)
@@ -166,7 +194,9 @@ def test_round_trips_are_bit_identical(tmp_path, rng):
     # Google with heads -> Google keeps the pretraining heads.
     convert(release, str(tmp_path / "back2"), "google")
     reader = tf.train.load_checkpoint(str(tmp_path / "back2" / "bert_model.ckpt"))
-    np.testing.assert_array_equal(reader.get_tensor("cls/predictions/output_bias"), weights["cls/predictions/output_bias"])
+    np.testing.assert_array_equal(
+        reader.get_tensor("cls/predictions/output_bias"), weights["cls/predictions/output_bias"]
+    )
     # HF -> keras preset: identical tensors, and keras-hub itself loads the preset.
     import keras_hub
 
@@ -182,7 +212,10 @@ def test_round_trips_are_bit_identical(tmp_path, rng):
 
 def test_classifier_head_loads_only_when_it_fits(tmp_path, rng):
     weights = google_weights(rng, heads=False)
-    weights["output_weights"], weights["output_bias"] = rng.normal(size=(3, H)).astype("f"), rng.normal(size=3).astype("f")
+    weights["output_weights"], weights["output_bias"] = (
+        rng.normal(size=(3, H)).astype("f"),
+        rng.normal(size=3).astype("f"),
+    )
     pretrained = load_pretrained(write_google_release(tmp_path / "mnli_finetuned", weights))
     three = BertClassifier(pretrained.encoder, num_classes=3)
     assert apply_head_weights(three, pretrained.head_weights)
@@ -193,7 +226,9 @@ def test_classifier_head_loads_only_when_it_fits(tmp_path, rng):
 def test_bad_checkpoints_get_clear_errors(tmp_path, rng, caplog):
     weights = google_weights(rng, heads=False)
     bad_config = write_google_release(tmp_path / "a", weights, bert_config=config(intermediate_size=128))
-    with pytest.raises(ValueError, match=r"bert/encoder/layer_0/intermediate/dense/kernel has shape \(64, 96\).*\(64, 128\)"):
+    with pytest.raises(
+        ValueError, match=r"bert/encoder/layer_0/intermediate/dense/kernel has shape \(64, 96\).*\(64, 128\)"
+    ):
         load_pretrained(bad_config)
     partial = {k: v for k, v in weights.items() if "layer_1/output" not in k}
     with pytest.raises(ValueError, match=r"missing variables: .*bert/encoder/layer_1/output/dense/kernel"):
@@ -206,7 +241,9 @@ def test_bad_checkpoints_get_clear_errors(tmp_path, rng, caplog):
         load_pretrained(write_google_release(tmp_path / "d", weights, vocab=VOCAB[:-1]))
     (tmp_path / "e").mkdir()
     (tmp_path / "e" / "weights.bin").write_text("?")
-    with pytest.raises(ValueError, match="Accepted layouts: an original Google BERT release.*Hugging Face.*keras-hub preset"):
+    with pytest.raises(
+        ValueError, match="Accepted layouts: an original Google BERT release.*Hugging Face.*keras-hub preset"
+    ):
         load_pretrained(str(tmp_path / "e"))
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="workbench"):
@@ -215,9 +252,9 @@ def test_bad_checkpoints_get_clear_errors(tmp_path, rng, caplog):
 
 
 def test_savedmodel_export_serves_the_task_model(tmp_path, rng):
-    from workbench.backbone import BertEncoder
-    from workbench.config import BertConfig
-    from workbench.export import convert
+    from workbench.checkpoints.export import convert
+    from workbench.models.config import BertConfig
+    from workbench.models.encoder import BertEncoder
 
     model = BertClassifier(BertEncoder.from_config_object(BertConfig(**config())), num_classes=3)
     model.save(tmp_path / "task_model.keras")
@@ -232,20 +269,39 @@ def test_savedmodel_export_serves_the_task_model(tmp_path, rng):
 
 def test_extract_features_last_layers(tmp_path, rng):
     from workbench.cli import main
-    from workbench.extract_features import extract_features
+    from workbench.explore.hidden_states import extract_features
 
     weights = google_weights(rng, heads=False)
     release = write_google_release(tmp_path / "r", weights)
     pretrained = load_pretrained(release)
-    results = extract_features(pretrained.encoder, pretrained.tokenizer, ["the cat sat"], ["on the mat"], layers=(-1, 0))
+    results = extract_features(
+        pretrained.encoder, pretrained.tokenizer, ["the cat sat"], ["on the mat"], layers=(-1, 0)
+    )
     assert results[0]["tokens"] == ["[CLS]", "the", "cat", "sat", "[SEP]", "on", "the", "mat", "[SEP]"]
-    inputs = {"token_ids": np.array([[2, 5, 6, 7, 3, 8, 5, 9, 3]], "int32"), "segment_ids": np.array([[0] * 5 + [1] * 4], "int32"),
-              "padding_mask": np.ones((1, 9), "int32")}
+    inputs = {
+        "token_ids": np.array([[2, 5, 6, 7, 3, 8, 5, 9, 3]], "int32"),
+        "segment_ids": np.array([[0] * 5 + [1] * 4], "int32"),
+        "padding_mask": np.ones((1, 9), "int32"),
+    }
     seq, _, _ = encoder_forward(weights, L, 2, **inputs)
     assert np.abs(results[0]["layers"][-1] - seq[0]).max() <= 1e-4
     text = tmp_path / "in.txt"
     text.write_text("the cat sat ||| on the mat\nhello world\n")
-    assert main(["extract-features", "--model", release, "--input", str(text), "--output", str(tmp_path / "f.jsonl"), "--layers=-1,-2"]) == 0
+    assert (
+        main(
+            [
+                "extract-features",
+                "--model",
+                release,
+                "--input",
+                str(text),
+                "--output",
+                str(tmp_path / "f.jsonl"),
+                "--layers=-1,-2",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(x) for x in (tmp_path / "f.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and lines[1]["features"][1]["token"] == "hello"
     assert [layer["index"] for layer in lines[0]["features"][0]["layers"]] == [-1, -2]
@@ -268,20 +324,43 @@ def write_model_garden_checkpoint(directory, weights, heads=2, prefix="encoder")
     tables = ("word_embeddings", "position_embeddings", "token_type_embeddings")
     for i, table in enumerate(tables):
         setattr(encoder, f"layer_with_weights-{i}", node(embeddings=weights[f"bert/embeddings/{table}"]))
-    setattr(encoder, "layer_with_weights-3", node(gamma=weights["bert/embeddings/LayerNorm/gamma"], beta=weights["bert/embeddings/LayerNorm/beta"]))
+    setattr(
+        encoder,
+        "layer_with_weights-3",
+        node(gamma=weights["bert/embeddings/LayerNorm/gamma"], beta=weights["bert/embeddings/LayerNorm/beta"]),
+    )
     for i in range(L):
-        g = lambda name: weights[f"bert/encoder/layer_{i}/{name}"]  # noqa: E731
-        attention = node(**{f"_{short}_dense": node(kernel=g(f"attention/self/{short}/kernel").reshape(H, heads, d),
-                                                     bias=g(f"attention/self/{short}/bias").reshape(heads, d))
-                            for short in ("query", "key", "value")},
-                         _output_dense=node(kernel=g("attention/output/dense/kernel").reshape(heads, d, H), bias=g("attention/output/dense/bias")))
-        setattr(encoder, f"layer_with_weights-{4 + i}", node(
-            _attention_layer=attention,
-            _attention_layer_norm=node(gamma=g("attention/output/LayerNorm/gamma"), beta=g("attention/output/LayerNorm/beta")),
-            _intermediate_dense=node(kernel=g("intermediate/dense/kernel"), bias=g("intermediate/dense/bias")),
-            _output_dense=node(kernel=g("output/dense/kernel"), bias=g("output/dense/bias")),
-            _output_layer_norm=node(gamma=g("output/LayerNorm/gamma"), beta=g("output/LayerNorm/beta"))))
-    setattr(encoder, f"layer_with_weights-{4 + L}", node(kernel=weights["bert/pooler/dense/kernel"], bias=weights["bert/pooler/dense/bias"]))
+        g = lambda name, i=i: weights[f"bert/encoder/layer_{i}/{name}"]  # noqa: E731
+        attention = node(
+            **{
+                f"_{short}_dense": node(
+                    kernel=g(f"attention/self/{short}/kernel").reshape(H, heads, d),
+                    bias=g(f"attention/self/{short}/bias").reshape(heads, d),
+                )
+                for short in ("query", "key", "value")
+            },
+            _output_dense=node(
+                kernel=g("attention/output/dense/kernel").reshape(heads, d, H), bias=g("attention/output/dense/bias")
+            ),
+        )
+        setattr(
+            encoder,
+            f"layer_with_weights-{4 + i}",
+            node(
+                _attention_layer=attention,
+                _attention_layer_norm=node(
+                    gamma=g("attention/output/LayerNorm/gamma"), beta=g("attention/output/LayerNorm/beta")
+                ),
+                _intermediate_dense=node(kernel=g("intermediate/dense/kernel"), bias=g("intermediate/dense/bias")),
+                _output_dense=node(kernel=g("output/dense/kernel"), bias=g("output/dense/bias")),
+                _output_layer_norm=node(gamma=g("output/LayerNorm/gamma"), beta=g("output/LayerNorm/beta")),
+            ),
+        )
+    setattr(
+        encoder,
+        f"layer_with_weights-{4 + L}",
+        node(kernel=weights["bert/pooler/dense/kernel"], bias=weights["bert/pooler/dense/bias"]),
+    )
     os.makedirs(directory, exist_ok=True)
     saved = tf.train.Checkpoint(**{prefix: encoder}).write(os.path.join(directory, "bert_model.ckpt"))
     assert saved.endswith("bert_model.ckpt")
@@ -348,12 +427,17 @@ def serve_fake_hub(files, repo):
                 info = {"id": repo, "sha": commit, "siblings": [{"rfilename": n} for n in files]}
                 return self._send(200, json.dumps(info).encode(), [("Content-Type", "application/json")])
             if path.startswith(api + "tree/"):
-                tree = [{"type": "file", "path": n, "size": len(b), "oid": hashlib.sha1(b).hexdigest()} for n, b in files.items()]
+                tree = [
+                    {"type": "file", "path": n, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                    for n, b in files.items()
+                ]
                 return self._send(200, json.dumps(tree).encode(), [("Content-Type", "application/json")])
             prefix = f"/{repo}/resolve/{commit}/"
-            if path.startswith(prefix) and path[len(prefix):] in files:
-                body = files[path[len(prefix):]]
-                return self._send(200, body, [("X-Repo-Commit", commit), ("ETag", f'"{hashlib.sha1(body).hexdigest()}"')])
+            if path.startswith(prefix) and path[len(prefix) :] in files:
+                body = files[path[len(prefix) :]]
+                return self._send(
+                    200, body, [("X-Repo-Commit", commit), ("ETag", f'"{hashlib.sha1(body).hexdigest()}"')]
+                )
             return self._send(404, b"{}")
 
         do_HEAD = do_GET

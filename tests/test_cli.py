@@ -2,11 +2,13 @@ import subprocess
 import sys
 
 from workbench.cli import count_parameters, main
-from workbench.config import BertConfig
+from workbench.models.config import BertConfig
 
 
 def test_help_lists_the_commands():
-    out = subprocess.run([sys.executable, "-m", "workbench", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "workbench", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for command in ("sizes", "build-vocab", "tokenize"):
         assert command in out
 

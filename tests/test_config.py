@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from workbench.config import BERT_SIZES, BertConfig, parse_size
+from workbench.models.config import BERT_SIZES, BertConfig, parse_size
 
 
 def test_paper_and_small_bert_sizes():
@@ -32,9 +32,17 @@ def test_json_round_trip_uses_original_field_names(tmp_path):
     config.to_json_file(path)
     values = json.loads(path.read_text())
     assert set(values) == {
-        "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-        "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
-        "type_vocab_size", "initializer_range",
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "hidden_act",
+        "hidden_dropout_prob",
+        "attention_probs_dropout_prob",
+        "max_position_embeddings",
+        "type_vocab_size",
+        "initializer_range",
     }
     assert BertConfig.from_json_file(path) == config
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]

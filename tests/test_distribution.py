@@ -6,7 +6,7 @@ import sys
 import keras
 import pytest
 
-from workbench.distribution import describe_strategy, get_strategy
+from workbench.training.distribution import describe_strategy, get_strategy
 
 MIRRORED_SCRIPT = r"""
 import json, sys
@@ -42,8 +42,13 @@ print(json.dumps({"default": run("cpu"), "mirrored": run("mirrored")}))
 
 def test_mirrored_over_two_logical_cpus_matches_default_strategy():
     # Logical devices must be configured before TensorFlow starts: a fresh process.
-    out = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    out = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     (n_default, default), (n_mirrored, mirrored) = result["default"], result["mirrored"]
@@ -66,13 +71,18 @@ def test_strategy_errors_are_clear(monkeypatch):
 
 
 def test_auto_on_cpu_uses_native_bfloat16_else_float32_and_precision_overrides(monkeypatch):
-    import workbench.distribution as distribution
+    import workbench.training.distribution as distribution
 
     try:
         for native, expected in ((True, "mixed_bfloat16"), (False, "float32")):
             monkeypatch.setattr(distribution, "cpu_supports_bfloat16", lambda native=native: native)
             strategy = get_strategy("auto")
-            assert describe_strategy(strategy) == {"strategy": type(strategy).__name__, "device": "cpu", "replicas": 1, "precision": expected}
+            assert describe_strategy(strategy) == {
+                "strategy": type(strategy).__name__,
+                "device": "cpu",
+                "replicas": 1,
+                "precision": expected,
+            }
         get_strategy("cpu", precision="float32")
         assert keras.mixed_precision.global_policy().name == "float32"
         get_strategy("cpu", precision="mixed_bfloat16")
@@ -82,7 +92,7 @@ def test_auto_on_cpu_uses_native_bfloat16_else_float32_and_precision_overrides(m
 
 
 def test_cpu_bfloat16_detection_reads_the_cpu_flags():
-    import workbench.distribution as distribution
+    import workbench.training.distribution as distribution
 
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     assert distribution.cpu_supports_bfloat16() == (" avx512_bf16" in flags or " amx_bf16" in flags)

@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
-from workbench.download import Source, download, download_task
-from workbench.tasks import get_task
+from workbench.tasks.download import Source, download, download_task
+from workbench.tasks.registry import get_task
 
 
 @pytest.fixture
@@ -95,9 +95,13 @@ def test_mrpc_is_converted_to_the_glue_layout(server, tmp_path):
     (root / "train.txt").write_text(header + "1\t1\t2\tA cat.\tA cat!\n0\t3\t4\tA dog.\tA car.\n1\t5\t6\tHi.\tHello.\n")
     (root / "test.txt").write_text(header + "1\t7\t8\tRed.\tCrimson.\n")
     (root / "ids.tsv").write_text("3\t4\n")
-    sources = {"mrpc": [Source(url + "train.txt", {"": "msr_paraphrase_train.txt"}),
-                        Source(url + "test.txt", {"": "msr_paraphrase_test.txt"}),
-                        Source(url + "ids.tsv", {"": "mrpc_dev_ids.tsv"})]}
+    sources = {
+        "mrpc": [
+            Source(url + "train.txt", {"": "msr_paraphrase_train.txt"}),
+            Source(url + "test.txt", {"": "msr_paraphrase_test.txt"}),
+            Source(url + "ids.tsv", {"": "mrpc_dev_ids.tsv"}),
+        ]
+    }
     data = tmp_path / "data"
     download_task("mrpc", str(data), sources, log=lambda *_: None)
     task = get_task("mrpc")

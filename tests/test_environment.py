@@ -79,5 +79,15 @@ def test_top_level_layout_is_the_designed_one():
 
         pytest.skip("not a git checkout")
     top = {path.split("/")[0] for path in tracked if not path.startswith(".")}
-    assert top == {"notebooks", "workbench", "data", "results", "tests", "environment.yml", "pyproject.toml", "README.md", "Makefile"}
+    assert top == {
+        "notebooks",
+        "workbench",
+        "data",
+        "results",
+        "tests",
+        "environment.yml",
+        "pyproject.toml",
+        "README.md",
+        "Makefile",
+    }
     assert ".ci/run" in tracked

@@ -4,15 +4,15 @@ import pytest
 import tensorflow as tf
 from conftest import random_inputs
 
-from workbench.backbone import BertEncoder, gelu_exact, gelu_tanh
-from workbench.config import BertConfig
-from workbench.fast_layers import (
+from workbench.models.config import BertConfig
+from workbench.models.encoder import BertEncoder, gelu_exact, gelu_tanh
+from workbench.models.fast_layers import (
     BitDropout,
-    FusedAttention,
     FusedActivationDense,
+    FusedAttention,
     FusedLayerNormalization,
-    plain_layers,
     _softmax_dropout_kernel,
+    plain_layers,
     random_uint16,
     use_fast_layers,
     xla_available,
@@ -161,20 +161,35 @@ def test_attention_probabilities_and_inference_take_the_keras_path(rng):
 def test_encoder_uses_the_fast_classes_and_gradients_match_plain(rng):
     # Attention dropout 1/65536: the fused attention kernel runs (it needs a
     # rate above 0) but drops nothing at these sizes, so fast and plain agree.
-    config = BertConfig.from_size("tiny", vocab_size=60, max_position_embeddings=16, hidden_size=32,
-                                  num_attention_heads=2, intermediate_size=64, hidden_dropout_prob=0.0,
-                                  attention_probs_dropout_prob=1 / 65536)
+    config = BertConfig.from_size(
+        "tiny",
+        vocab_size=60,
+        max_position_embeddings=16,
+        hidden_size=32,
+        num_attention_heads=2,
+        intermediate_size=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=1 / 65536,
+    )
     encoder = BertEncoder.from_config_object(config)
     kinds = {type(layer).__name__ for layer in encoder._flatten_layers(include_self=False)}
-    assert {"FlatEinsumDense", "FusedLayerNormalization", "FusedActivationDense", "BitDropout", "FusedAttention"} <= kinds
+    assert {
+        "FlatEinsumDense",
+        "FusedLayerNormalization",
+        "FusedActivationDense",
+        "BitDropout",
+        "FusedAttention",
+    } <= kinds
     inputs = random_inputs(rng)
 
     def run():
         with tf.GradientTape() as tape:
             out = encoder(inputs, training=True)
             loss = tf.reduce_sum(out["sequence_output"] ** 2) + tf.reduce_sum(out["pooled_output"])
-        return [g.numpy() if not isinstance(g, tf.IndexedSlices) else tf.convert_to_tensor(g).numpy()
-                for g in tape.gradient(loss, encoder.trainable_weights)]
+        return [
+            g.numpy() if not isinstance(g, tf.IndexedSlices) else tf.convert_to_tensor(g).numpy()
+            for g in tape.gradient(loss, encoder.trainable_weights)
+        ]
 
     fast = run()
     with plain_layers():
@@ -184,8 +199,11 @@ def test_encoder_uses_the_fast_classes_and_gradients_match_plain(rng):
 
 
 def test_plain_layers_leaves_no_xla_kernels_in_a_traced_graph():
-    encoder = use_fast_layers(keras.Sequential([keras.layers.Dense(8, activation=gelu_tanh),
-                                                keras.layers.LayerNormalization(), keras.layers.Dropout(0.1)]))
+    encoder = use_fast_layers(
+        keras.Sequential(
+            [keras.layers.Dense(8, activation=gelu_tanh), keras.layers.LayerNormalization(), keras.layers.Dropout(0.1)]
+        )
+    )
     encoder.build((2, 4))
 
     def call_types():

@@ -8,13 +8,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.finetune import finetune, validate_params
-from workbench.results import FINETUNE_COLUMNS
+from workbench.runs.tables import FINETUNE_COLUMNS
+from workbench.training.finetune import finetune, validate_params
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(ROOT, "data", "samples")
-TINY = dict(model="tiny", vocab=os.path.join(SAMPLES, "vocab.txt"), data_dir=SAMPLES, batch_size=8,
-            max_seq_length=32, learning_rate=1e-3, epochs=1.0, feature_cache=tempfile.mkdtemp(prefix="wb-feature-cache-"))
+TINY = dict(
+    model="tiny",
+    vocab=os.path.join(SAMPLES, "vocab.txt"),
+    data_dir=SAMPLES,
+    batch_size=8,
+    max_seq_length=32,
+    learning_rate=1e-3,
+    epochs=1.0,
+    feature_cache=tempfile.mkdtemp(prefix="wb-feature-cache-"),
+)
 
 
 def test_parameters_are_validated_before_anything_runs():
@@ -36,10 +44,12 @@ def test_parameters_are_validated_before_anything_runs():
 
 
 def test_a_run_writes_rows_predictions_history_and_a_loadable_model(tmp_path):
-    from workbench.checkpoints import load_pretrained
+    from workbench.checkpoints.load import load_pretrained
 
     results = tmp_path / "finetune.csv"
-    result = finetune(task="mrpc", output_dir=str(tmp_path / "run"), results_csv=str(results), checkpoint_every=2, **TINY)
+    result = finetune(
+        task="mrpc", output_dir=str(tmp_path / "run"), results_csv=str(results), checkpoint_every=2, **TINY
+    )
     assert set(result.metrics) == {"dev"} and set(result.metrics["dev"]) == {"f1", "accuracy"}
     table = pd.read_csv(results)
     assert list(table.columns) == FINETUNE_COLUMNS
@@ -48,13 +58,15 @@ def test_a_run_writes_rows_predictions_history_and_a_loadable_model(tmp_path):
     assert row["task"] == "mrpc" and row["batch_size"] == 8 and row["init"] == "random" and row["train_examples"] == 48
     import keras
 
-    from workbench.distribution import auto_precision
+    from workbench.training.distribution import auto_precision
 
     assert keras.mixed_precision.global_policy().name == "float32"  # the run's policy does not leak out
     assert row["train_steps"] == 6 and row["replicas"] == 1 and row["precision"] == auto_precision("cpu")
     assert row["examples_per_second"] > 0
     submission = tmp_path / "run" / "predictions" / "MRPC.tsv"
-    assert submission.read_text().splitlines()[0] == "index\tprediction" and len(submission.read_text().splitlines()) == 17
+    assert (
+        submission.read_text().splitlines()[0] == "index\tprediction" and len(submission.read_text().splitlines()) == 17
+    )
     assert list(result.history["step"]) == [1, 2, 3, 4, 5, 6]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == result.metrics
     assert not (tmp_path / "run" / "checkpoints").exists()
@@ -63,11 +75,13 @@ def test_a_run_writes_rows_predictions_history_and_a_loadable_model(tmp_path):
 
 
 def test_regression_and_paper_defaults(tmp_path):
-    result = finetune(task="stsb", output_dir=str(tmp_path / "run"), results_csv=str(tmp_path / "t.csv"), save_model=False, **TINY)
+    result = finetune(
+        task="stsb", output_dir=str(tmp_path / "run"), results_csv=str(tmp_path / "t.csv"), save_model=False, **TINY
+    )
     assert set(result.metrics["dev"]) == {"spearman", "pearson"}
     lines = (tmp_path / "run" / "predictions" / "STS-B.tsv").read_text().splitlines()
     assert float(lines[1].split("\t")[1]) == pytest.approx(float(lines[1].split("\t")[1]))
-    from workbench.tasks import get_task
+    from workbench.tasks.registry import get_task
 
     assert (get_task("mrpc").hparams.batch_size, get_task("mrpc").hparams.learning_rate) == (32, 2e-5)
     squad = get_task("squad1").hparams
@@ -77,8 +91,8 @@ def test_regression_and_paper_defaults(tmp_path):
 KILLED_RUN = r"""
 import os, sys, json
 import workbench
-import workbench.training as T
-from workbench.finetune import finetune
+import workbench.training.loop as T
+from workbench.training.finetune import finetune
 save = T.StepCheckpoint.on_train_batch_end
 def hard_kill_after_step_5(self, batch, logs=None):
     save(self, batch, logs)
@@ -93,7 +107,9 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     args = dict(TINY, task="rte", epochs=2.0, checkpoint_every=2, save_model=False, seed=3)
     straight = finetune(output_dir=str(tmp_path / "a"), results_csv=str(tmp_path / "a.csv"), **args)
     killed = dict(args, output_dir=str(tmp_path / "b"), results_csv=str(tmp_path / "b.csv"))
-    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, json.dumps(killed)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, json.dumps(killed)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 137, proc.stderr[-2000:]
     assert (tmp_path / "b" / "checkpoints" / "latest").read_text().strip() == "step-4"
     assert not (tmp_path / "b.csv").exists()
@@ -104,9 +120,9 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
 
 
 def test_training_features_are_cached_by_content(tmp_path):
-    from workbench.feature_cache import cache_key, cached_training_features
-    from workbench.tasks import get_task
-    from workbench.tokenizer import BertTokenizer
+    from workbench.tasks.registry import get_task
+    from workbench.text.tokenizer import BertTokenizer
+    from workbench.training.feature_cache import cache_key, cached_training_features
 
     task, tokenizer = get_task("squad1"), BertTokenizer(TINY["vocab"], lowercase=True)
     examples = task.load(SAMPLES, task.train_split)
@@ -126,6 +142,8 @@ def test_training_features_are_cached_by_content(tmp_path):
     cached_training_features(str(tmp_path), task, examples, tokenizer, 48, lambda: build(48))
     cached_training_features(str(tmp_path), task, examples[:-1], tokenizer, 64, build)
     assert builds == [64, 48, 64]  # another length or other data: another key
-    (tmp_path / (cache_key(task, examples, tokenizer, 64) + ".npz")).write_bytes(b"not a zip")  # a damaged file is rebuilt
+    (tmp_path / (cache_key(task, examples, tokenizer, 64) + ".npz")).write_bytes(
+        b"not a zip"
+    )  # a damaged file is rebuilt
     cached_training_features(str(tmp_path), task, examples, tokenizer, 64, build)
     assert len(builds) == 4 and not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]

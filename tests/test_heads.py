@@ -5,8 +5,14 @@ from conftest import random_inputs
 from numpy_bert import encoder_forward, google_weights_from_keras, masked_lm_forward, next_sentence_forward
 from test_backbone import randomize, tiny_config
 
-from workbench.backbone import BertEncoder
-from workbench.heads import BertClassifier, BertMultipleChoice, BertPretrainer, BertSpanExtractor, BertTokenClassifier
+from workbench.models.encoder import BertEncoder
+from workbench.models.heads import (
+    BertClassifier,
+    BertMultipleChoice,
+    BertPretrainer,
+    BertSpanExtractor,
+    BertTokenClassifier,
+)
 
 
 @pytest.mark.parametrize("act", ["gelu", "gelu_exact"])
@@ -27,7 +33,9 @@ def test_masked_lm_decoder_is_tied_to_word_embeddings(rng):
     model = BertPretrainer(encoder)
     embedding_vars = [w for w in model.weights if "token_embedding" in w.path]
     assert len(embedding_vars) == 1  # no separate decoder matrix
-    assert not any(w.path.startswith("masked_lm_head/") and w.path.endswith("kernel") and w.shape[-1] == 60 for w in model.weights)
+    assert not any(
+        w.path.startswith("masked_lm_head/") and w.path.endswith("kernel") and w.shape[-1] == 60 for w in model.weights
+    )
 
 
 def head_cases(encoder):

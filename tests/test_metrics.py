@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from workbench import metrics as M
+from workbench.tasks import metrics as M
 
 
 def test_classification_metrics_by_hand():
@@ -58,6 +58,10 @@ def test_ner_entity_level_f1_conlleval_semantics():
     pred = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "O"]]
     # entities gold: PER, LOC, ORG; predicted: PER, ORG(wrong span type), ORG -> 2 correct of 3 each
     r = M.ner_scores(gold, pred)
-    assert r["precision"] == pytest.approx(2 / 3) and r["recall"] == pytest.approx(2 / 3) and r["f1"] == pytest.approx(2 / 3)
+    assert (
+        r["precision"] == pytest.approx(2 / 3)
+        and r["recall"] == pytest.approx(2 / 3)
+        and r["f1"] == pytest.approx(2 / 3)
+    )
     # a partially matched entity counts as wrong
     assert M.ner_scores([["B-PER", "I-PER"]], [["B-PER", "O"]])["f1"] == 0.0

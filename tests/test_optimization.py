@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from workbench.optimization import BertAdamW, BertLearningRateSchedule, create_optimizer
+from workbench.models.optimizer import BertAdamW, BertLearningRateSchedule, create_optimizer
 
 
 def original_adamw_step(w, g, m, v, lr, decay, wd=0.01, b1=0.9, b2=0.999, eps=1e-6):
@@ -20,7 +20,10 @@ def test_update_matches_the_original_optimizer(rng):
     bias = keras.Variable(rng.normal(size=(4,)), name="bias")
     gamma = keras.Variable(rng.normal(size=(4,)), name="gamma")
     optimizer = BertAdamW(learning_rate=0.01, weight_decay=0.01)
-    ref = {name: (var.numpy().astype(np.float64), 0.0, 0.0) for name, var in (("kernel", kernel), ("bias", bias), ("gamma", gamma))}
+    ref = {
+        name: (var.numpy().astype(np.float64), 0.0, 0.0)
+        for name, var in (("kernel", kernel), ("bias", bias), ("gamma", gamma))
+    }
     for _ in range(5):
         grads = [rng.normal(size=v.shape) for v in (kernel, bias, gamma)]
         optimizer.apply(grads, [kernel, bias, gamma])
@@ -39,8 +42,8 @@ def test_update_matches_the_original_optimizer(rng):
 def test_layer_norm_and_bias_are_excluded_from_decay_in_a_real_model():
     from test_backbone import tiny_config
 
-    from workbench.backbone import BertEncoder
-    from workbench.heads import BertPretrainer
+    from workbench.models.encoder import BertEncoder
+    from workbench.models.heads import BertPretrainer
 
     model = BertPretrainer(BertEncoder.from_config_object(tiny_config()))
     optimizer = create_optimizer(1e-4, total_steps=10)
@@ -56,7 +59,10 @@ def test_schedule_warmup_then_linear_decay_from_step_zero():
     schedule = BertLearningRateSchedule(1e-3, total_steps=100, warmup_steps=10)
     lr = [float(schedule(s)) for s in (0, 5, 10, 50, 100, 150)]
     np.testing.assert_allclose(lr, [0.0, 5e-4, 1e-3 * 0.9, 5e-4, 0.0, 0.0], atol=1e-9)
-    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule)).get_config() == schedule.get_config()
+    assert (
+        keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule)).get_config()
+        == schedule.get_config()
+    )
     with pytest.raises(ValueError, match="warmup_steps"):
         BertLearningRateSchedule(1e-3, total_steps=10, warmup_steps=11)
 

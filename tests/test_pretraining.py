@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from workbench.pretraining_data import PretrainingDataOptions, create_pretraining_data, parse_example
-from workbench.wordpiece import load_vocab
+from workbench.text.wordpiece import load_vocab
+from workbench.training.pretraining_data import PretrainingDataOptions, create_pretraining_data, parse_example
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "data", "samples", "pretraining", "corpus.txt")
@@ -20,37 +20,53 @@ VOCAB = os.path.join(ROOT, "data", "samples", "vocab.txt")
 
 def read_instances(directory, seq, preds):
     files = sorted(f for f in os.listdir(directory) if f.endswith(".tfrecord"))
-    data = tf.data.TFRecordDataset([os.path.join(directory, f) for f in files]).map(lambda r: parse_example(r, seq, preds))
+    data = tf.data.TFRecordDataset([os.path.join(directory, f) for f in files]).map(
+        lambda r: parse_example(r, seq, preds)
+    )
     return [{k: v.numpy() for k, v in x.items()} for x in data]
 
 
 @pytest.fixture(scope="module")
 def created(tmp_path_factory):
     out = tmp_path_factory.mktemp("pretraining")
-    options = PretrainingDataOptions(max_seq_length=64, max_predictions_per_seq=12, dupe_factor=3, whole_word_mask=False)
-    stats = create_pretraining_data(CORPUS, str(out / "plain"), VOCAB, options, shards=2, workers=1, log=lambda *_: None)
+    options = PretrainingDataOptions(
+        max_seq_length=64, max_predictions_per_seq=12, dupe_factor=3, whole_word_mask=False
+    )
+    stats = create_pretraining_data(
+        CORPUS, str(out / "plain"), VOCAB, options, shards=2, workers=1, log=lambda *_: None
+    )
     # A small vocabulary, so that many words are split into ## pieces.
-    from workbench.pretraining_data import read_documents
-    from workbench.tokenizer import build_vocab, save_vocab
+    from workbench.text.tokenizer import build_vocab, save_vocab
+    from workbench.training.pretraining_data import read_documents
 
     save_vocab(build_vocab([s for d in read_documents(CORPUS) for s in d], vocab_size=120), out / "small_vocab.txt")
     wwm = PretrainingDataOptions(max_seq_length=64, max_predictions_per_seq=12, dupe_factor=3, whole_word_mask=True)
-    create_pretraining_data(CORPUS, str(out / "wwm"), str(out / "small_vocab.txt"), wwm, shards=2, workers=1, log=lambda *_: None)
+    create_pretraining_data(
+        CORPUS, str(out / "wwm"), str(out / "small_vocab.txt"), wwm, shards=2, workers=1, log=lambda *_: None
+    )
     return out, stats, read_instances(str(out / "plain"), 64, 12), read_instances(str(out / "wwm"), 64, 12)
 
 
 def test_feature_layout_and_special_tokens(created):
     _, stats, instances, _ = created
     vocab = load_vocab(VOCAB)
-    cls, sep, mask = vocab.index("[CLS]"), vocab.index("[SEP]"), vocab.index("[MASK]")
+    cls, sep = vocab.index("[CLS]"), vocab.index("[SEP]")
     assert stats["instances"] == len(instances) > 1000
     for x in instances[:300]:
         n = int(x["input_mask"].sum())
-        assert x["input_ids"].shape == (64,) and x["masked_lm_positions"].shape == (12,) and x["next_sentence_labels"].shape == (1,)
+        assert (
+            x["input_ids"].shape == (64,)
+            and x["masked_lm_positions"].shape == (12,)
+            and x["next_sentence_labels"].shape == (1,)
+        )
         assert (x["input_mask"][:n] == 1).all() and (x["input_ids"][n:] == 0).all()
         assert x["input_ids"][0] == cls and x["input_ids"][n - 1] == sep
         seps = np.nonzero(x["input_ids"][:n] == sep)[0]
-        assert len(seps) == 2 and (x["segment_ids"][: seps[0] + 1] == 0).all() and (x["segment_ids"][seps[0] + 1: n] == 1).all()
+        assert (
+            len(seps) == 2
+            and (x["segment_ids"][: seps[0] + 1] == 0).all()
+            and (x["segment_ids"][seps[0] + 1 : n] == 1).all()
+        )
         k = int(x["masked_lm_weights"].sum())
         positions = x["masked_lm_positions"][:k]
         assert k >= 1 and (np.diff(positions) > 0).all()
@@ -110,7 +126,9 @@ def test_deterministic_for_a_seed_whatever_the_workers(created, tmp_path):
         assert (tmp_path / "two" / name).read_bytes() == (out / "plain" / name).read_bytes()
     other = PretrainingDataOptions(max_seq_length=64, max_predictions_per_seq=12, dupe_factor=3, random_seed=7)
     create_pretraining_data(CORPUS, str(tmp_path / "seed7"), VOCAB, other, shards=2, workers=1, log=lambda *_: None)
-    assert (tmp_path / "seed7" / "part-00000-of-00002.tfrecord").read_bytes() != (out / "plain" / "part-00000-of-00002.tfrecord").read_bytes()
+    assert (tmp_path / "seed7" / "part-00000-of-00002.tfrecord").read_bytes() != (
+        out / "plain" / "part-00000-of-00002.tfrecord"
+    ).read_bytes()
 
 
 def test_bad_corpora_and_options(tmp_path):
@@ -131,20 +149,41 @@ def test_bad_corpora_and_options(tmp_path):
     short = tmp_path / "short.txt"
     short.write_text("the cat sleeps.\n\nthe dog runs.\n\nthe fox waits.\nthe owl sings.\n")
     messages = []
-    stats = create_pretraining_data(str(short), str(tmp_path / "s"), VOCAB, PretrainingDataOptions(max_seq_length=32, max_predictions_per_seq=5),
-                                    shards=1, log=messages.append)
+    stats = create_pretraining_data(
+        str(short),
+        str(tmp_path / "s"),
+        VOCAB,
+        PretrainingDataOptions(max_seq_length=32, max_predictions_per_seq=5),
+        shards=1,
+        log=messages.append,
+    )
     assert stats["documents_with_one_sentence"] == 2 and stats["instances"] > 0 and "single sentence" in messages[0]
 
 
-PRETRAIN = dict(corpus=CORPUS, model="tiny", vocab=VOCAB, phase1_steps=60, phase2_steps=6, phase1_seq_length=32,
-                phase1_max_predictions=5, phase2_seq_length=64, phase2_max_predictions=10, batch_size=32,
-                learning_rate=2e-3, warmup_steps=6, dupe_factor=1, checkpoint_every=20, eval_instances=128, shards=1)
+PRETRAIN = dict(
+    corpus=CORPUS,
+    model="tiny",
+    vocab=VOCAB,
+    phase1_steps=60,
+    phase2_steps=6,
+    phase1_seq_length=32,
+    phase1_max_predictions=5,
+    phase2_seq_length=64,
+    phase2_max_predictions=10,
+    batch_size=32,
+    learning_rate=2e-3,
+    warmup_steps=6,
+    dupe_factor=1,
+    checkpoint_every=20,
+    eval_instances=128,
+    shards=1,
+)
 
 KILLED = r"""
 import json, os, sys
 import workbench
-import workbench.training as T
-from workbench.pretrain import pretrain
+import workbench.training.loop as T
+from workbench.training.pretrain import pretrain
 save = T.StepCheckpoint.on_train_batch_end
 def kill(self, batch, logs=None):
     save(self, batch, logs)
@@ -156,14 +195,16 @@ pretrain(**json.loads(sys.argv[1]))
 
 
 def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path):
-    from workbench.finetune import finetune
-    from workbench.pretrain import pretrain
+    from workbench.training.finetune import finetune
+    from workbench.training.pretrain import pretrain
 
     straight = pretrain(output_dir=str(tmp_path / "a"), results_csv=str(tmp_path / "a.csv"), **PRETRAIN)
     phase1 = straight.metrics[1]
     assert phase1["final"]["masked_lm_loss"] < phase1["initial"]["masked_lm_loss"] - 1.0
     table = pd.read_csv(tmp_path / "a.csv")
-    assert {"masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy", "next_sentence_loss"} == set(table["metric"])
+    assert {"masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy", "next_sentence_loss"} == set(
+        table["metric"]
+    )
     assert set(table["phase"]) == {1, 2} and set(table["seq_length"]) == {32, 64}
     assert list(straight.history.groupby("phase")["step"].max()) == [60, 6]
     # Killed mid-phase-1 and rerun: same steps, same data, same result.
@@ -174,11 +215,20 @@ def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path):
     assert resumed.metrics[1]["final"] == pytest.approx(phase1["final"], abs=1e-5)
     assert resumed.metrics[2]["final"] == pytest.approx(straight.metrics[2]["final"], abs=1e-5)
     # The output is a model the fine-tuning loop takes as `model`.
-    tuned = finetune(task="rte", model=straight.model_dir, data_dir=os.path.join(ROOT, "data", "samples"), epochs=1.0,
-                     batch_size=8, max_seq_length=32, output_dir=str(tmp_path / "ft"), results_csv=str(tmp_path / "ft.csv"), save_model=False)
+    tuned = finetune(
+        task="rte",
+        model=straight.model_dir,
+        data_dir=os.path.join(ROOT, "data", "samples"),
+        epochs=1.0,
+        batch_size=8,
+        max_seq_length=32,
+        output_dir=str(tmp_path / "ft"),
+        results_csv=str(tmp_path / "ft.csv"),
+        save_model=False,
+    )
     assert "dev" in tuned.metrics and pd.read_csv(tmp_path / "ft.csv")["init"].iloc[0] == straight.model_dir
     # Continuing pretraining from the Google-layout export keeps the heads.
-    from workbench.checkpoints import load_pretrained
+    from workbench.checkpoints.load import load_pretrained
 
     assert "cls/predictions/output_bias" in load_pretrained(os.path.join(straight.output_dir, "google")).head_weights
 
@@ -187,8 +237,15 @@ def test_pretrain_notebook_runs_under_papermill(tmp_path):
     import papermill
 
     params = {k: v for k, v in PRETRAIN.items() if k not in ("eval_instances", "shards")}
-    params.update(phase1_steps=20, phase2_steps=0, output_dir=str(tmp_path / "run"), results_csv=str(tmp_path / "p.csv"))
-    papermill.execute_notebook(os.path.join(ROOT, "notebooks", "pretrain.ipynb"), str(tmp_path / "out.ipynb"), parameters=params,
-                               cwd=ROOT, progress_bar=False)
+    params.update(
+        phase1_steps=20, phase2_steps=0, output_dir=str(tmp_path / "run"), results_csv=str(tmp_path / "p.csv")
+    )
+    papermill.execute_notebook(
+        os.path.join(ROOT, "notebooks", "pretrain.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        parameters=params,
+        cwd=ROOT,
+        progress_bar=False,
+    )
     assert os.path.exists(tmp_path / "run" / "model" / "config.json")
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["1"]["final"]["masked_lm_loss"] > 0

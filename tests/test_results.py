@@ -1,17 +1,29 @@
 import multiprocessing
-import os
 
 import pandas as pd
 import pytest
 
-from workbench.results import FINETUNE_COLUMNS, append_rows, completed_runs, paper_model_name, summarize
+from workbench.runs.tables import FINETUNE_COLUMNS, append_rows, completed_runs, paper_model_name, summarize
 
 
 def _append_many(args):
     path, worker = args
     for i in range(25):
-        append_rows(path, [{"run_id": f"w{worker}-{i}", "status": "ok", "task": "mrpc", "split": "dev", "metric": m,
-                            "value": 0.5, "error": "x" * 500} for m in ("f1", "accuracy")])
+        append_rows(
+            path,
+            [
+                {
+                    "run_id": f"w{worker}-{i}",
+                    "status": "ok",
+                    "task": "mrpc",
+                    "split": "dev",
+                    "metric": m,
+                    "value": 0.5,
+                    "error": "x" * 500,
+                }
+                for m in ("f1", "accuracy")
+            ],
+        )
 
 
 def test_concurrent_appends_lose_nothing(tmp_path):
@@ -37,19 +49,46 @@ def test_bad_rows_and_headers_are_refused(tmp_path):
 def test_summary_follows_the_paper_protocol(tmp_path):
     rows = []
     # two grid points x two seeds; lr 3e-5 is better on dev f1 on average
-    for lr, seed, f1, acc in ((2e-5, 1, 0.80, 0.70), (2e-5, 2, 0.84, 0.72), (3e-5, 1, 0.88, 0.80), (3e-5, 2, 0.86, 0.82)):
+    for lr, seed, f1, acc in (
+        (2e-5, 1, 0.80, 0.70),
+        (2e-5, 2, 0.84, 0.72),
+        (3e-5, 1, 0.88, 0.80),
+        (3e-5, 2, 0.86, 0.82),
+    ):
         for metric, value in (("f1", f1), ("accuracy", acc)):
-            rows.append({"run_id": f"r{lr}{seed}", "status": "ok", "task": "mrpc", "split": "dev", "metric": metric, "value": value,
-                         "model": "bert_base_en_uncased", "learning_rate": lr, "batch_size": 32, "epochs": 3, "max_seq_length": 128, "seed": seed})
+            rows.append(
+                {
+                    "run_id": f"r{lr}{seed}",
+                    "status": "ok",
+                    "task": "mrpc",
+                    "split": "dev",
+                    "metric": metric,
+                    "value": value,
+                    "model": "bert_base_en_uncased",
+                    "learning_rate": lr,
+                    "batch_size": 32,
+                    "epochs": 3,
+                    "max_seq_length": 128,
+                    "seed": seed,
+                }
+            )
     rows.append({"run_id": "bad", "status": "error", "task": "mrpc", "model": "bert_base_en_uncased", "error": "boom"})
     path = str(tmp_path / "finetune.csv")
     append_rows(path, rows)
     paper = tmp_path / "paper.csv"
-    paper.write_text("source,model,task,split,metric,value,note\nreadme,bert-base,mrpc,dev,accuracy,84.6,\npaper-table1,bert-base,mrpc,test,f1,88.9,\n")
+    paper.write_text(
+        "source,model,task,split,metric,value,note\nreadme,bert-base,mrpc,dev,accuracy,84.6,\npaper-table1,bert-base,mrpc,test,f1,88.9,\n"
+    )
     summary = summarize(path, str(paper)).set_index("metric")
     assert summary.loc["f1", "grid_point"].startswith("3e-05")
-    assert summary.loc["f1", "mean"] == pytest.approx(87.0) and summary.loc["f1", "std"] == pytest.approx(1.414, abs=1e-3)
+    assert summary.loc["f1", "mean"] == pytest.approx(87.0) and summary.loc["f1", "std"] == pytest.approx(
+        1.414, abs=1e-3
+    )
     assert summary.loc["accuracy", "mean"] == pytest.approx(81.0)
-    assert summary.loc["accuracy", "paper_value"] == 84.6 and summary.loc["accuracy", "difference"] == pytest.approx(-3.6)
+    assert summary.loc["accuracy", "paper_value"] == 84.6 and summary.loc["accuracy", "difference"] == pytest.approx(
+        -3.6
+    )
     assert summary.loc["f1", "paper_split"] == "test"  # only a test number is published for f1
-    assert paper_model_name("models/bert_large_uncased") == "bert-large" and paper_model_name("L-2_H-128") == "bert-tiny"
+    assert (
+        paper_model_name("models/bert_large_uncased") == "bert-large" and paper_model_name("L-2_H-128") == "bert-tiny"
+    )

@@ -1,34 +1,91 @@
 import pandas as pd
 
-from workbench.config import BertConfig
-from workbench.speed import SPEED_COLUMNS, flops_per_sequence, non_embedding_parameters
+from workbench.bench.speed import SPEED_COLUMNS, flops_per_sequence, non_embedding_parameters
+from workbench.models.config import BertConfig
 
 
 def test_flop_formula_against_a_hand_count():
-    config = BertConfig(vocab_size=100, hidden_size=4, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8,
-                        max_position_embeddings=16, type_vocab_size=2)
+    config = BertConfig(
+        vocab_size=100,
+        hidden_size=4,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        intermediate_size=8,
+        max_position_embeddings=16,
+        type_vocab_size=2,
+    )
     # One layer: Q,K,V,O 4*(4*4+4) = 80; 2 LayerNorms 16; FFN 4*8+8 + 8*4+4 = 76; pooler 4*4+4 = 20.
     assert non_embedding_parameters(config) == 80 + 16 + 76 + 20
     n, seq = 192, 10
     assert flops_per_sequence(config, seq, "train") == 6 * n * seq + 12 * 1 * 4 * seq * seq
     assert flops_per_sequence(config, seq, "predict") == 2 * n * seq + 4 * 1 * 4 * seq * seq
-    assert flops_per_sequence(config, seq, "pretrain", predictions=2) == 6 * n * seq + 12 * 4 * seq * seq + 6 * 2 * 4 * (4 + 100)
+    assert flops_per_sequence(
+        config, seq, "pretrain", predictions=2
+    ) == 6 * n * seq + 12 * 4 * seq * seq + 6 * 2 * 4 * (4 + 100)
 
 
 def test_speed_command_writes_a_well_formed_row(tmp_path):
     from workbench.cli import main
 
     out = tmp_path / "speed.csv"
-    assert main(["speed", "--model", "tiny", "--seq", "16", "--batch", "4", "--steps", "4", "--warmup", "1", "--no-xla",
-                 "--min-seconds", "0", "--output", str(out), "--profile", str(tmp_path / "trace")]) == 0
+    assert (
+        main(
+            [
+                "speed",
+                "--model",
+                "tiny",
+                "--seq",
+                "16",
+                "--batch",
+                "4",
+                "--steps",
+                "4",
+                "--warmup",
+                "1",
+                "--no-xla",
+                "--min-seconds",
+                "0",
+                "--output",
+                str(out),
+                "--profile",
+                str(tmp_path / "trace"),
+            ]
+        )
+        == 0
+    )
     assert list((tmp_path / "trace").rglob("*.xplane.pb"))  # a trace TensorBoard's profile plugin opens
-    assert main(["speed", "--model", "tiny", "--seq", "16", "--batch", "4", "--steps", "4", "--warmup", "1", "--mode", "pretrain",
-                 "--min-seconds", "0", "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "speed",
+                "--model",
+                "tiny",
+                "--seq",
+                "16",
+                "--batch",
+                "4",
+                "--steps",
+                "4",
+                "--warmup",
+                "1",
+                "--mode",
+                "pretrain",
+                "--min-seconds",
+                "0",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out)
     assert list(table.columns) == SPEED_COLUMNS and len(table) == 2
     train, pretrain = table.iloc[0], table.iloc[1]
     assert train["sequences_per_second"] > 0 and 0 < train["mfu"] < 1.5 and train["vs_keras_hub"] > 0
-    assert train["tokens_per_second"] == round(train["sequences_per_second"] * 16, 1) or abs(train["tokens_per_second"] - train["sequences_per_second"] * 16) < 1
+    assert (
+        train["tokens_per_second"] == round(train["sequences_per_second"] * 16, 1)
+        or abs(train["tokens_per_second"] - train["sequences_per_second"] * 16) < 1
+    )
     assert pretrain["mode"] == "pretrain" and pd.isna(pretrain["vs_keras_hub"])
     assert not train["xla"] and not pretrain["xla"]  # --no-xla, and "auto" (Keras' choice) is off on CPU
     assert train["input_sequences_per_second"] > 0 and pretrain["input_sequences_per_second"] > 0
@@ -39,7 +96,7 @@ def test_timing_extends_to_min_seconds_of_warm_steps():
 
     import tensorflow as tf
 
-    from workbench.speed import _time_model
+    from workbench.bench.speed import _time_model
 
     class SleepingModel:  # 10 ms steps, through the same callbacks Keras calls
         def __init__(self):
@@ -67,9 +124,9 @@ def test_streams_run_without_autotune_and_deliver_what_training_reads(tmp_path):
     import numpy as np
     import tensorflow as tf
 
-    from workbench.input_benchmark import input_throughput, synthetic_features, write_pretraining_records
-    from workbench.pretrain import phase_stream
-    from workbench.training import training_stream
+    from workbench.bench.input import input_throughput, synthetic_features, write_pretraining_records
+    from workbench.training.loop import training_stream
+    from workbench.training.pretrain import phase_stream
 
     features = synthetic_features(24, seq=16, vocab_size=50, predictions=3)
     stream = training_stream(features, 4, 10, seed=0)
@@ -88,7 +145,7 @@ def test_streams_run_without_autotune_and_deliver_what_training_reads(tmp_path):
 
 
 def test_fit_return_delay_benchmark_runs():
-    from workbench.input_benchmark import describe_delays, fit_return_delays
+    from workbench.bench.input import describe_delays, fit_return_delays
 
     delays = fit_return_delays(autotune=False, runs=1, steps=3)
     assert len(delays) == 1 and 0 <= delays[0] < 60
@@ -96,12 +153,12 @@ def test_fit_return_delay_benchmark_runs():
 
 
 def test_max_batch_search_finds_the_boundary():
-    from workbench.speed import search_max_batch
+    from workbench.bench.speed import search_max_batch
 
     for capacity in (1, 5, 8, 12, 100, 1000, 4096):
         tried = []
 
-        def fits(batch, capacity=capacity):
+        def fits(batch, capacity=capacity, tried=tried):
             tried.append(batch)
             return batch <= capacity
 
@@ -115,10 +172,14 @@ def test_max_batch_search_finds_the_boundary():
 def test_max_batch_command_writes_a_row(tmp_path):
     import pandas as pd
 
+    from workbench.bench.speed import MAX_BATCH_COLUMNS
     from workbench.cli import main
-    from workbench.speed import MAX_BATCH_COLUMNS
 
     out = tmp_path / "max_batch.csv"
-    assert main(["max-batch", "--model", "tiny", "--seq", "16", "--start", "2", "--limit", "4", "--output", str(out)]) == 0
+    assert (
+        main(["max-batch", "--model", "tiny", "--seq", "16", "--start", "2", "--limit", "4", "--output", str(out)]) == 0
+    )
     table = pd.read_csv(out)
-    assert list(table.columns) == MAX_BATCH_COLUMNS and table["max_batch"].tolist() == [4]  # CPU RAM holds 4 x 16 tokens
+    assert list(table.columns) == MAX_BATCH_COLUMNS and table["max_batch"].tolist() == [
+        4
+    ]  # CPU RAM holds 4 x 16 tokens

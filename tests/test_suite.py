@@ -7,7 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from workbench.suite import ROOT, parse_grid, plan, run_suite
+from workbench.runs.suite import ROOT, parse_grid, plan, run_suite
 
 SAMPLES = os.path.join(ROOT, "data", "samples")
 
@@ -44,8 +44,15 @@ def test_suite_runs_notebooks_records_failures_and_skips_done(tmp_path):
     results = tmp_path / "results"
     messages = []
     tasks = ["rte", "squad2", "swag", "conll2003", "wnli"]
-    run_suite("embedded", data_dir=str(data), results_dir=str(results), jobs=2, tasks=tasks,
-              extra={"epochs": 1.0, "max_eval_examples": 8}, log=messages.append)
+    run_suite(
+        "embedded",
+        data_dir=str(data),
+        results_dir=str(results),
+        jobs=2,
+        tasks=tasks,
+        extra={"epochs": 1.0, "max_eval_examples": 8},
+        log=messages.append,
+    )
     table = pd.read_csv(results / "finetune.csv")
     ok = table[table["status"] == "ok"]
     assert set(ok["task"]) == {"rte", "squad2", "swag", "conll2003"}
@@ -59,8 +66,16 @@ def test_suite_runs_notebooks_records_failures_and_skips_done(tmp_path):
     assert set(summary["task"]) == {"rte", "squad2", "swag", "conll2003"}
     # --skip-done: only the failed run is tried again.
     messages.clear()
-    run_suite("embedded", data_dir=str(data), results_dir=str(results), jobs=1, tasks=tasks, skip_done=True,
-              extra={"epochs": 1.0, "max_eval_examples": 8}, log=messages.append)
+    run_suite(
+        "embedded",
+        data_dir=str(data),
+        results_dir=str(results),
+        jobs=1,
+        tasks=tasks,
+        skip_done=True,
+        extra={"epochs": 1.0, "max_eval_examples": 8},
+        log=messages.append,
+    )
     assert any("skipping 4 finished run(s)" in m for m in messages)
     table = pd.read_csv(results / "finetune.csv")
     assert (table["status"] == "error").sum() == 2 and table[table["status"] == "ok"]["run_id"].nunique() == 4
@@ -69,8 +84,13 @@ def test_suite_runs_notebooks_records_failures_and_skips_done(tmp_path):
     import papermill
 
     out = tmp_path / "results.ipynb"
-    papermill.execute_notebook(os.path.join(ROOT, "notebooks", "results.ipynb"), str(out), cwd=ROOT, progress_bar=False,
-                               parameters={"results_csv": str(results / "finetune.csv"), "summary_csv": str(tmp_path / "s.csv")})
+    papermill.execute_notebook(
+        os.path.join(ROOT, "notebooks", "results.ipynb"),
+        str(out),
+        cwd=ROOT,
+        progress_bar=False,
+        parameters={"results_csv": str(results / "finetune.csv"), "summary_csv": str(tmp_path / "s.csv")},
+    )
     assert set(pd.read_csv(tmp_path / "s.csv")["task"]) == {"rte", "squad2", "swag", "conll2003"}
 
 
@@ -79,10 +99,23 @@ def test_glue_notebook_runs_xnli_with_its_options(tmp_path):
 
     out = tmp_path / "xnli.ipynb"
     papermill.execute_notebook(
-        os.path.join(ROOT, "notebooks", "finetune_glue.ipynb"), str(out), cwd=ROOT, progress_bar=False,
-        parameters={"task": "xnli", "xnli_train_language": "zh", "model": "tiny", "vocab": os.path.join(SAMPLES, "vocab.txt"),
-                    "data_dir": SAMPLES, "download": False, "epochs": 1.0, "batch_size": 8, "max_seq_length": 32,
-                    "output_dir": str(tmp_path / "run"), "results_csv": str(tmp_path / "t.csv")},
+        os.path.join(ROOT, "notebooks", "finetune_glue.ipynb"),
+        str(out),
+        cwd=ROOT,
+        progress_bar=False,
+        parameters={
+            "task": "xnli",
+            "xnli_train_language": "zh",
+            "model": "tiny",
+            "vocab": os.path.join(SAMPLES, "vocab.txt"),
+            "data_dir": SAMPLES,
+            "download": False,
+            "epochs": 1.0,
+            "batch_size": 8,
+            "max_seq_length": 32,
+            "output_dir": str(tmp_path / "run"),
+            "results_csv": str(tmp_path / "t.csv"),
+        },
     )
     table = pd.read_csv(tmp_path / "t.csv")
     assert {"accuracy", "accuracy_zh", "accuracy_sw"} <= set(table["metric"])

@@ -4,11 +4,11 @@ import os
 import numpy as np
 import pytest
 
-from workbench.glue import read_tsv
-from workbench.ner import LABELS, iob1_to_iob2
-from workbench.squad import SpanPrediction, SquadTask
-from workbench.tasks import TASK_NAMES, get_task
-from workbench.tokenizer import BertTokenizer
+from workbench.tasks.glue import read_tsv
+from workbench.tasks.ner import LABELS, iob1_to_iob2
+from workbench.tasks.registry import TASK_NAMES, get_task
+from workbench.tasks.squad import SpanPrediction, SquadTask
+from workbench.text.tokenizer import BertTokenizer
 
 SAMPLES = os.path.join(os.path.dirname(__file__), "..", "data", "samples")
 
@@ -20,8 +20,23 @@ def tokenizer():
 
 def test_registry_lists_all_fifteen_and_rejects_unknown():
     assert len(TASK_NAMES) == 15
-    assert set(TASK_NAMES) == {"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "ax", "xnli",
-                               "squad1", "squad2", "swag", "conll2003"}
+    assert set(TASK_NAMES) == {
+        "cola",
+        "sst2",
+        "mrpc",
+        "stsb",
+        "qqp",
+        "mnli",
+        "qnli",
+        "rte",
+        "wnli",
+        "ax",
+        "xnli",
+        "squad1",
+        "squad2",
+        "swag",
+        "conll2003",
+    }
     with pytest.raises(ValueError, match="Unknown task 'glue2'.*cola.*conll2003"):
         get_task("glue2")
 
@@ -40,8 +55,12 @@ def test_every_sample_loads_featurizes_and_scores_perfect_predictions(name, toke
             perfect = _gold_predictions(task, examples)
             scores = task.score(examples, perfect, split)
             assert scores[task.metrics[0]] == pytest.approx(1.0), (name, split, scores)
-        paths = task.write_predictions(examples, _gold_predictions(task, examples) if task.has_labels(split) else
-                                       _any_predictions(task, examples), str(tmp_path), split)
+        paths = task.write_predictions(
+            examples,
+            _gold_predictions(task, examples) if task.has_labels(split) else _any_predictions(task, examples),
+            str(tmp_path),
+            split,
+        )
         assert all(os.path.exists(p) for p in paths)
 
 
@@ -127,7 +146,7 @@ def test_squad_sliding_window_and_max_context(tokenizer):
         ex = examples[features.meta["example_index"][f]]
         start, end = features.labels["start_logits"][f], features.labels["end_logits"][f]
         if start:
-            text = ex.context[features.meta["char_starts"][f][start]:features.meta["char_ends"][f][end]]
+            text = ex.context[features.meta["char_starts"][f][start] : features.meta["char_ends"][f][end]]
             assert text == ex.answers[0]
     # Every context token is the max-context token of exactly one window.
     for index in range(len(examples)):
@@ -160,15 +179,30 @@ def test_squad_decoding_maps_back_to_the_original_text(tokenizer):
     scores = task.score(examples, predictions, "dev")
     assert scores["exact_match"] == 1.0 and scores["best_f1"] == 1.0
     task.null_score_diff_threshold = 1e9  # never predict null
-    assert all(p.text for p in task.decode(examples, features, {"start_logits": start_logits, "end_logits": end_logits}))
+    assert all(
+        p.text for p in task.decode(examples, features, {"start_logits": start_logits, "end_logits": end_logits})
+    )
 
 
 def test_squad_bad_answers_are_counted_and_left_out(tmp_path, tokenizer):
     d = tmp_path / "squad1"
     d.mkdir()
-    data = {"data": [{"title": "t", "paragraphs": [{"context": "Alice lives in Paris.", "qas": [
-        {"id": "ok", "question": "Where?", "answers": [{"text": "Paris", "answer_start": 15}]},
-        {"id": "bad", "question": "Who?", "answers": [{"text": "Alice", "answer_start": 3}]}]}]}]}
+    data = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": "Alice lives in Paris.",
+                        "qas": [
+                            {"id": "ok", "question": "Where?", "answers": [{"text": "Paris", "answer_start": 15}]},
+                            {"id": "bad", "question": "Who?", "answers": [{"text": "Alice", "answer_start": 3}]},
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
     (d / "train-v1.1.json").write_text(json.dumps(data))
     task = get_task("squad1")
     examples = task.load(str(tmp_path), "train")
@@ -178,7 +212,14 @@ def test_squad_bad_answers_are_counted_and_left_out(tmp_path, tokenizer):
 
 
 def test_iob1_to_iob2_and_ner_word_labels(tokenizer):
-    assert iob1_to_iob2(["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]) == ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "B-ORG"]
+    assert iob1_to_iob2(["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]) == [
+        "B-PER",
+        "I-PER",
+        "O",
+        "B-LOC",
+        "B-LOC",
+        "B-ORG",
+    ]
     task = get_task("conll2003")
     sentences = task.load(SAMPLES, "train")
     adjacent = sentences[3]
@@ -214,7 +255,7 @@ def test_bad_input_errors(tmp_path):
 
 
 def test_parallel_squad_featurization_is_identical(tokenizer):
-    from workbench.featurize_benchmark import synthetic_squad
+    from workbench.bench.featurize import synthetic_squad
 
     examples = synthetic_squad(tokenizer.get_vocabulary(), questions=60, paragraphs=13, words_per_paragraph=40)
     task = SquadTask("1.1", doc_stride=16)

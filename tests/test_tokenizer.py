@@ -5,23 +5,69 @@ import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TOY_VOCAB
 from original_tokenizer import clean, full_tokenize
 
-from workbench.tokenizer import BertTokenizer, build_vocab, load_vocab, save_vocab
+from workbench.text.tokenizer import BertTokenizer, build_vocab, load_vocab, save_vocab
 
 HAND_MADE = [
-    "", "   ", "\t\n", "Hello, World!", "The cat sat on the mat.", "unaffable", "Café naïve résumé",
-    "中国人", "hello中国world", "ΟΔΟΣ σς", "İstanbul", "straße STRASSE", "ﬁ ＡＢＣ", "a\u200bcat", "cat\u00a0dog",
-    "cat\u2028dog", "cat\u3000dog", "c\x00a\ufffdt", "cat\x0bdog", "x" * 150, "x" * 200, "x" * 201,
-    "$^`(cat)-'dog'?", "12345", "e\u0301", "\u00e9\u0301", "don't", "🙂 cat", "ｈｅｌｌｏ", "Hello\r\nWorld",
+    "",
+    "   ",
+    "\t\n",
+    "Hello, World!",
+    "The cat sat on the mat.",
+    "unaffable",
+    "Café naïve résumé",
+    "中国人",
+    "hello中国world",
+    "ΟΔΟΣ σς",
+    "İstanbul",
+    "straße STRASSE",
+    "ﬁ ＡＢＣ",
+    "a\u200bcat",
+    "cat\u00a0dog",
+    "cat\u2028dog",
+    "cat\u3000dog",
+    "c\x00a\ufffdt",
+    "cat\x0bdog",
+    "x" * 150,
+    "x" * 200,
+    "x" * 201,
+    "$^`(cat)-'dog'?",
+    "12345",
+    "e\u0301",
+    "\u00e9\u0301",
+    "don't",
+    "🙂 cat",
+    "ｈｅｌｌｏ",
+    "Hello\r\nWorld",
 ]
 
 
 def random_texts(n, seed=0):
     rnd = random.Random(seed)
-    pool = list("abcxyz ,.!?'-()$^`") + ["é", "ß", "İ", "Σ", "中", "国", "\u00a0", "\u200b", "\u2028", "\t", "\x07",
-                                        "ﬁ", "Ａ", "\u0301", "🙂", "\ufffd", "cat", "Hello", "the", "un", "able"]
+    pool = list("abcxyz ,.!?'-()$^`") + [
+        "é",
+        "ß",
+        "İ",
+        "Σ",
+        "中",
+        "国",
+        "\u00a0",
+        "\u200b",
+        "\u2028",
+        "\t",
+        "\x07",
+        "ﬁ",
+        "Ａ",
+        "\u0301",
+        "🙂",
+        "\ufffd",
+        "cat",
+        "Hello",
+        "the",
+        "un",
+        "able",
+    ]
     return ["".join(rnd.choice(pool) for _ in range(rnd.randint(0, 30))) for _ in range(n)]
 
 
@@ -59,7 +105,21 @@ def test_offsets_point_at_the_original_characters(toy_vocab):
     tokenizer = BertTokenizer(str(toy_vocab), lowercase=True)
     text = "Hello, Café\u00a0naïve  中国 unaffable (cat)!"
     pieces = tokenizer.tokenize_with_offsets(text)
-    assert [t for t, _, _ in pieces] == ["hello", ",", "cafe", "naive", "中", "国", "un", "##aff", "##able", "(", "cat", ")", "!"]
+    assert [t for t, _, _ in pieces] == [
+        "hello",
+        ",",
+        "cafe",
+        "naive",
+        "中",
+        "国",
+        "un",
+        "##aff",
+        "##able",
+        "(",
+        "cat",
+        ")",
+        "!",
+    ]
     spans = [text[s:e] for _, s, e in pieces]
     assert spans == ["Hello", ",", "Café", "naïve", "中", "国", "un", "aff", "able", "(", "cat", ")", "!"]
     # Every non-[UNK] token is its span, normalised as the tokenizer does.
@@ -69,7 +129,11 @@ def test_offsets_point_at_the_original_characters(toy_vocab):
             assert 0 <= start < end <= len(text) and start >= last_end - 1
             last_end = end
             if token != "[UNK]":
-                span = "".join(c for c in unicodedata.normalize("NFD", clean(text[start:end]).lower()) if unicodedata.category(c) != "Mn")
+                span = "".join(
+                    c
+                    for c in unicodedata.normalize("NFD", clean(text[start:end]).lower())
+                    if unicodedata.category(c) != "Mn"
+                )
                 # (a final sigma lowercases to ς only in context)
                 assert token.removeprefix("##").replace("ς", "σ") in span.replace("ς", "σ")
 
@@ -98,11 +162,17 @@ def test_tokenizer_inside_tf_data(toy_vocab):
 def test_tokenizer_serializes(toy_vocab, tmp_path):
     import keras
 
-    from workbench.backbone import BertEncoder
+    from workbench.models.encoder import BertEncoder
 
     tokenizer = BertTokenizer(str(toy_vocab), lowercase=True)
-    BertEncoder(vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=1, hidden_dim=8,
-                intermediate_dim=8, max_sequence_length=8).save_to_preset(str(tmp_path))
+    BertEncoder(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=1,
+        hidden_dim=8,
+        intermediate_dim=8,
+        max_sequence_length=8,
+    ).save_to_preset(str(tmp_path))
     tokenizer.save_to_preset(str(tmp_path))
     loaded = keras_hub.models.BertTokenizer.from_preset(str(tmp_path))
     assert isinstance(loaded, BertTokenizer) and loaded.do_lower_case
@@ -125,7 +195,11 @@ def test_vocab_errors(tmp_path):
 
 
 def test_build_vocab_from_corpus(tmp_path):
-    corpus = ["The quick brown fox jumps over the lazy dog.", "Foxes are quick; dogs are lazy!", "Café au lait, s'il vous plaît."] * 20
+    corpus = [
+        "The quick brown fox jumps over the lazy dog.",
+        "Foxes are quick; dogs are lazy!",
+        "Café au lait, s'il vous plaît.",
+    ] * 20
     vocab = build_vocab(corpus, vocab_size=120, lowercase=True)
     assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     assert len(vocab) == len(set(vocab)) and len(vocab) <= 160

@@ -12,6 +12,13 @@ Public API (everything a notebook needs):
     BertAdamW, BertLearningRateSchedule,        BERT's optimizer
     create_optimizer
     get_strategy, describe_strategy             CPU / GPU / TPU switch
+    load_pretrained, save_pretrained            every model source; a keras-hub preset directory out
+    get_task, TASK_NAMES                        the benchmarks behind one `Task` interface
+    finetune, pretrain                          the runs the notebooks make
+    explore_attention, AttentionExplorer                the interactive attention explorer
+
+Subpackages: `models`, `text`, `tasks`, `training`, `checkpoints`, `explore`, `runs`, `bench`
+(README's module table says what each holds).
 """
 
 import os
@@ -26,24 +33,32 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 # Names are imported on first use (PEP 562), so `python -m workbench --help`
 # and light commands do not pay for importing TensorFlow.
 _EXPORTS = {
-    "attention_maps": "workbench.attention",
-    "BertEncoder": "workbench.backbone",
-    "build_encoder": "workbench.backbone",
-    "BERT_SIZES": "workbench.config",
-    "BertConfig": "workbench.config",
-    "describe_strategy": "workbench.distribution",
-    "get_strategy": "workbench.distribution",
-    "BertClassifier": "workbench.heads",
-    "BertMultipleChoice": "workbench.heads",
-    "BertPretrainer": "workbench.heads",
-    "BertSpanExtractor": "workbench.heads",
-    "BertTokenClassifier": "workbench.heads",
-    "BertAdamW": "workbench.optimization",
-    "BertLearningRateSchedule": "workbench.optimization",
-    "create_optimizer": "workbench.optimization",
-    "BertTokenizer": "workbench.tokenizer",
-    "build_vocab": "workbench.tokenizer",
-    "load_vocab": "workbench.tokenizer",
+    "attention_maps": "workbench.models.attention",
+    "BertEncoder": "workbench.models.encoder",
+    "build_encoder": "workbench.models.encoder",
+    "BERT_SIZES": "workbench.models.config",
+    "BertConfig": "workbench.models.config",
+    "describe_strategy": "workbench.training.distribution",
+    "get_strategy": "workbench.training.distribution",
+    "BertClassifier": "workbench.models.heads",
+    "BertMultipleChoice": "workbench.models.heads",
+    "BertPretrainer": "workbench.models.heads",
+    "BertSpanExtractor": "workbench.models.heads",
+    "BertTokenClassifier": "workbench.models.heads",
+    "BertAdamW": "workbench.models.optimizer",
+    "BertLearningRateSchedule": "workbench.models.optimizer",
+    "create_optimizer": "workbench.models.optimizer",
+    "BertTokenizer": "workbench.text.tokenizer",
+    "build_vocab": "workbench.text.tokenizer",
+    "load_vocab": "workbench.text.tokenizer",
+    "load_pretrained": "workbench.checkpoints.load",
+    "save_pretrained": "workbench.checkpoints.load",
+    "get_task": "workbench.tasks.registry",
+    "TASK_NAMES": "workbench.tasks.registry",
+    "finetune": "workbench.training.finetune",
+    "pretrain": "workbench.training.pretrain",
+    "explore_attention": "workbench.explore.explorer",
+    "AttentionExplorer": "workbench.explore.explorer",
 }
 
 

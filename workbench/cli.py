@@ -10,7 +10,7 @@ import sys
 
 def cmd_sizes(args):
     """Print the named model sizes with their parameter counts."""
-    from workbench.config import BERT_SIZES, BertConfig
+    from workbench.models.config import BERT_SIZES, BertConfig
 
     print(f"{'name':<12} {'L':>3} {'H':>5} {'A':>3} {'I':>5} {'params (M)':>11}")
     for name in BERT_SIZES:
@@ -31,7 +31,7 @@ def count_parameters(config):
 
 def cmd_build_vocab(args):
     """Learn a WordPiece vocabulary from text files."""
-    from workbench.tokenizer import build_vocab, save_vocab
+    from workbench.text.tokenizer import build_vocab, save_vocab
 
     def lines():
         for path in args.input:
@@ -45,7 +45,7 @@ def cmd_build_vocab(args):
 
 def cmd_tokenize(args):
     """Tokenize text as the original BERT would, with character offsets."""
-    from workbench.tokenizer import BertTokenizer
+    from workbench.text.tokenizer import BertTokenizer
 
     tokenizer = BertTokenizer(args.vocab, lowercase=not args.cased)
     text = " ".join(args.text) if args.text else sys.stdin.read()
@@ -55,7 +55,7 @@ def cmd_tokenize(args):
 
 def cmd_tasks(args):
     """Print every task with its splits, labels and metrics."""
-    from workbench.tasks import TASK_NAMES, get_task
+    from workbench.tasks.registry import TASK_NAMES, get_task
 
     rows = [get_task(name).describe() for name in TASK_NAMES]
     widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in rows[0]}
@@ -66,7 +66,7 @@ def cmd_tasks(args):
 
 def cmd_download(args):
     """Download benchmarks from their official addresses into the data directory."""
-    from workbench.download import download
+    from workbench.tasks.download import download
 
     results = download(args.name, data_dir=args.data_dir, force=args.force)
     failed = {task: err for task, err in results.items() if isinstance(err, Exception)}
@@ -78,36 +78,46 @@ def cmd_bench_featurize(args):
     """Time SQuAD featurization on a synthetic SQuAD-v1.1-sized input."""
     import os
 
-    from workbench import featurize_benchmark
-    from workbench.tokenizer import BertTokenizer
+    from workbench.bench import featurize as featurize_benchmark
+    from workbench.text.tokenizer import BertTokenizer
 
     tokenizer = BertTokenizer(args.vocab, lowercase=True)
     result = featurize_benchmark.run(tokenizer, questions=args.questions, workers=args.workers)
-    print(f"{result['questions']} questions -> {result['windows']} windows in {result['seconds']:.1f} s "
-          f"({result['questions_per_second']:.0f} questions/s, {args.workers or os.cpu_count()} workers)")
+    print(
+        f"{result['questions']} questions -> {result['windows']} windows in {result['seconds']:.1f} s "
+        f"({result['questions_per_second']:.0f} questions/s, {args.workers or os.cpu_count()} workers)"
+    )
 
 
 def cmd_run_suite(args):
     """Execute the fine-tuning notebooks of a suite with papermill."""
-    from workbench.suite import parse_grid, run_suite
+    from workbench.runs.suite import parse_grid, run_suite
 
     seeds = [int(s) for s in args.seeds.split(",")]
-    run_suite(args.suite, model=args.model, seeds=seeds, grid=parse_grid(args.grid), skip_done=args.skip_done,
-              data_dir=args.data_dir, results_dir=args.results_dir, jobs=args.jobs,
-              tasks=args.tasks.split(",") if args.tasks else None)
+    run_suite(
+        args.suite,
+        model=args.model,
+        seeds=seeds,
+        grid=parse_grid(args.grid),
+        skip_done=args.skip_done,
+        data_dir=args.data_dir,
+        results_dir=args.results_dir,
+        jobs=args.jobs,
+        tasks=args.tasks.split(",") if args.tasks else None,
+    )
 
 
 def cmd_convert(args):
     """Convert a checkpoint between layouts."""
-    from workbench.export import convert
+    from workbench.checkpoints.export import convert
 
     print("wrote", convert(args.src, args.dst, args.to, lowercase=args.lowercase))
 
 
 def cmd_extract_features(args):
     """Contextual embeddings of chosen layers for a file of lines (or `A ||| B` pairs)."""
-    from workbench.checkpoints import load_pretrained
-    from workbench.extract_features import extract_features, read_lines, write_jsonl, write_npz
+    from workbench.checkpoints.load import load_pretrained
+    from workbench.explore.hidden_states import extract_features, read_lines, write_jsonl, write_npz
 
     pretrained = load_pretrained(args.model, vocab=args.vocab, lowercase=args.lowercase)
     texts_a, texts_b = read_lines(args.input)
@@ -121,17 +131,27 @@ def cmd_pretraining_data(args):
     """Create pretraining TFRecords with the official algorithm."""
     import time
 
-    from workbench.pretraining_data import PretrainingDataOptions, create_pretraining_data
+    from workbench.training.pretraining_data import PretrainingDataOptions, create_pretraining_data
 
     options = PretrainingDataOptions(
-        max_seq_length=args.max_seq_length, max_predictions_per_seq=args.max_predictions_per_seq,
-        masked_lm_prob=args.masked_lm_prob, dupe_factor=args.dupe_factor, short_seq_prob=args.short_seq_prob,
-        random_seed=args.random_seed, do_lower_case=not args.cased, whole_word_mask=args.whole_word_mask)
+        max_seq_length=args.max_seq_length,
+        max_predictions_per_seq=args.max_predictions_per_seq,
+        masked_lm_prob=args.masked_lm_prob,
+        dupe_factor=args.dupe_factor,
+        short_seq_prob=args.short_seq_prob,
+        random_seed=args.random_seed,
+        do_lower_case=not args.cased,
+        whole_word_mask=args.whole_word_mask,
+    )
     started = time.perf_counter()
-    stats = create_pretraining_data(args.input, args.output, args.vocab, options, shards=args.shards, workers=args.workers)
+    stats = create_pretraining_data(
+        args.input, args.output, args.vocab, options, shards=args.shards, workers=args.workers
+    )
     seconds = time.perf_counter() - started
-    print(f"{stats['instances'] / seconds:.0f} instances/s ({seconds:.1f} s, {args.workers or 'all'} workers); "
-          f"statistics in {args.output}/stats.json")
+    print(
+        f"{stats['instances'] / seconds:.0f} instances/s ({seconds:.1f} s, {args.workers or 'all'} workers); "
+        f"statistics in {args.output}/stats.json"
+    )
 
 
 def cmd_bench_attention(args):
@@ -139,10 +159,10 @@ def cmd_bench_attention(args):
     import statistics
     import time
 
-    from workbench.attention_explorer import AttentionExplorer
-    from workbench.backbone import BertEncoder
-    from workbench.config import BertConfig
-    from workbench.tokenizer import BertTokenizer
+    from workbench.explore.explorer import AttentionExplorer
+    from workbench.models.config import BertConfig
+    from workbench.models.encoder import BertEncoder
+    from workbench.text.tokenizer import BertTokenizer
 
     tokenizer = BertTokenizer(args.vocab)
     encoder = BertEncoder.from_config_object(BertConfig.from_size(args.model, vocab_size=tokenizer.vocabulary_size()))
@@ -157,41 +177,66 @@ def cmd_bench_attention(args):
         explorer.set_layer(i % encoder.num_layers)
         explorer.set_heads([i % encoder.num_heads])
         times.append(time.perf_counter() - started)
-    print(f"{args.model}, {len(explorer.tokens)} tokens: first input {first:.2f} s (attention + all views); "
-          f"layer+head change median {1000 * statistics.median(times):.1f} ms, max {1000 * max(times):.1f} ms")
+    print(
+        f"{args.model}, {len(explorer.tokens)} tokens: first input {first:.2f} s (attention + all views); "
+        f"layer+head change median {1000 * statistics.median(times):.1f} ms, max {1000 * max(times):.1f} ms"
+    )
 
 
 def cmd_speed(args):
     """Throughput, FLOP/s and MFU of a training or inference step."""
-    from workbench.speed import measure, record
+    from workbench.bench.speed import measure, record
 
-    row = measure(args.model, seq=args.seq, batch=args.batch, mode=args.mode, precision=args.precision,
-                  xla="auto" if args.xla is None else args.xla,
-                  strategy=args.strategy, steps=args.steps, warmup=args.warmup, baseline=not args.no_baseline,
-                  profile_dir=args.profile, min_seconds=args.min_seconds)
+    row = measure(
+        args.model,
+        seq=args.seq,
+        batch=args.batch,
+        mode=args.mode,
+        precision=args.precision,
+        xla="auto" if args.xla is None else args.xla,
+        strategy=args.strategy,
+        steps=args.steps,
+        warmup=args.warmup,
+        baseline=not args.no_baseline,
+        profile_dir=args.profile,
+        min_seconds=args.min_seconds,
+    )
     record(row, args.output)
-    print(f"{row['model']} {row['mode']} seq {row['seq']} batch {row['batch']} ({row['precision']}, xla={row['xla']}, {row['device']}): "
-          f"{row['sequences_per_second']} seq/s, {row['tflops']} TFLOP/s, peak {row['peak_tflops']} TFLOP/s, MFU {row['mfu']}, "
-          f"vs plain keras-hub {row['vs_keras_hub'] or '-'}x; input pipeline {row['input_sequences_per_second']} seq/s "
-          f"({row['input_sequences_per_second'] / row['sequences_per_second']:.0f}x the step)  -> {args.output}")
+    print(
+        f"{row['model']} {row['mode']} seq {row['seq']} batch {row['batch']} "
+        f"({row['precision']}, xla={row['xla']}, {row['device']}): "
+        f"{row['sequences_per_second']} seq/s, {row['tflops']} TFLOP/s, peak {row['peak_tflops']} TFLOP/s, "
+        f"MFU {row['mfu']}, "
+        f"vs plain keras-hub {row['vs_keras_hub'] or '-'}x; input pipeline {row['input_sequences_per_second']} seq/s "
+        f"({row['input_sequences_per_second'] / row['sequences_per_second']:.0f}x the step)  -> {args.output}"
+    )
 
 
 def cmd_max_batch(args):
     """The largest batch per sequence length that fits in device memory."""
-    from workbench.speed import max_batch_size, record
+    from workbench.bench.speed import max_batch_size, record
 
     for seq in args.seq:
-        row = max_batch_size(args.model, seq=seq, mode=args.mode, precision=args.precision,
-                             xla="auto" if args.xla is None else args.xla, strategy=args.strategy,
-                             start=args.start, limit=args.limit)
+        row = max_batch_size(
+            args.model,
+            seq=seq,
+            mode=args.mode,
+            precision=args.precision,
+            xla="auto" if args.xla is None else args.xla,
+            strategy=args.strategy,
+            start=args.start,
+            limit=args.limit,
+        )
         record(row, args.output)
-        print(f"{row['model']} {row['mode']} seq {seq} ({row['precision']}, xla={row['xla']}, {row['device']}): "
-              f"max batch {row['max_batch']}  -> {args.output}")
+        print(
+            f"{row['model']} {row['mode']} seq {seq} ({row['precision']}, xla={row['xla']}, {row['device']}): "
+            f"max batch {row['max_batch']}  -> {args.output}"
+        )
 
 
 def cmd_bench_input(args):
     """Input-pipeline throughput and fit() return delays."""
-    from workbench.input_benchmark import describe_delays, fit_return_delays, input_throughput, synthetic_features
+    from workbench.bench.input import describe_delays, fit_return_delays, input_throughput, synthetic_features
 
     features = synthetic_features(args.batch * 8, args.seq)
     for mode in ("train", "pretrain"):
@@ -223,7 +268,9 @@ def build_parser():
     p = commands.add_parser("tasks", help="list the benchmarks with their splits, labels and metrics")
     p.set_defaults(func=cmd_tasks)
 
-    p = commands.add_parser("download", help="download a benchmark (a task name, glue or all) from its official address")
+    p = commands.add_parser(
+        "download", help="download a benchmark (a task name, glue or all) from its official address"
+    )
     p.add_argument("name", help="task name, 'glue' or 'all'")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--force", action="store_true", help="download again even if the files are present")
@@ -235,7 +282,9 @@ def build_parser():
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_bench_featurize)
 
-    p = commands.add_parser("run-suite", help="fine-tune on a suite of benchmarks with papermill; CSV tables beside the paper")
+    p = commands.add_parser(
+        "run-suite", help="fine-tune on a suite of benchmarks with papermill; CSV tables beside the paper"
+    )
     p.add_argument("--suite", required=True, choices=["embedded", "glue", "squad", "swag", "ner", "all"])
     p.add_argument("--model", default=None, help="size name, keras-hub preset or model directory (embedded: tiny)")
     p.add_argument("--seeds", default="1", help="comma-separated seeds, e.g. 1,2,3")
@@ -247,8 +296,13 @@ def build_parser():
     p.add_argument("--tasks", default=None, help="comma-separated subset of the suite's tasks")
     p.set_defaults(func=cmd_run_suite)
 
-    p = commands.add_parser("convert", help="convert a model: Google release, Hugging Face, keras-hub preset -> keras-preset, google or savedmodel")
-    p.add_argument("src", help="model directory, preset name or hf:// handle (savedmodel: a run directory or .keras task model)")
+    p = commands.add_parser(
+        "convert",
+        help="convert a model: Google release, Hugging Face, keras-hub preset -> keras-preset, google or savedmodel",
+    )
+    p.add_argument(
+        "src", help="model directory, preset name or hf:// handle (savedmodel: a run directory or .keras task model)"
+    )
     p.add_argument("dst", help="output directory")
     p.add_argument("--to", required=True, choices=["keras-preset", "google", "savedmodel"])
     p.add_argument("--lowercase", type=lambda v: v.lower() in ("1", "true", "yes"), default=None)
@@ -264,8 +318,15 @@ def build_parser():
     p.add_argument("--max-seq-length", type=int, default=128)
     p.set_defaults(func=cmd_extract_features)
 
-    p = commands.add_parser("pretraining-data", help="create pretraining TFRecords (official create_pretraining_data algorithm)")
-    p.add_argument("--input", nargs="+", required=True, help="text files or globs: a sentence per line, blank line between documents")
+    p = commands.add_parser(
+        "pretraining-data", help="create pretraining TFRecords (official create_pretraining_data algorithm)"
+    )
+    p.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        help="text files or globs: a sentence per line, blank line between documents",
+    )
     p.add_argument("--output", required=True, help="output directory for TFRecord shards and stats.json")
     p.add_argument("--vocab", required=True)
     p.add_argument("--cased", action="store_true", help="do not lowercase (default: do_lower_case)")
@@ -287,20 +348,32 @@ def build_parser():
     p.add_argument("--repeats", type=int, default=20)
     p.set_defaults(func=cmd_bench_attention)
 
-    p = commands.add_parser("speed", help="measure throughput, FLOP/s and MFU against the matmul peak and plain keras-hub")
+    p = commands.add_parser(
+        "speed", help="measure throughput, FLOP/s and MFU against the matmul peak and plain keras-hub"
+    )
     p.add_argument("--model", default="base", help="size name: tiny ... base, large")
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--mode", choices=["train", "predict", "pretrain"], default="train")
     p.add_argument("--precision", default="auto")
-    p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="default: Keras' choice (off on CPU)")
+    p.add_argument(
+        "--xla", action=argparse.BooleanOptionalAction, default=None, help="default: Keras' choice (off on CPU)"
+    )
     p.add_argument("--strategy", default="auto")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--min-seconds", type=float, default=10.0,
-                   help="time at least this many seconds of steps after warm-up (more steps for small models)")
+    p.add_argument(
+        "--min-seconds",
+        type=float,
+        default=10.0,
+        help="time at least this many seconds of steps after warm-up (more steps for small models)",
+    )
     p.add_argument("--no-baseline", action="store_true", help="skip the plain keras-hub comparison")
-    p.add_argument("--profile", metavar="DIR", help="also write a TensorFlow profiler trace of two steps to DIR (open with TensorBoard)")
+    p.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="also write a TensorFlow profiler trace of two steps to DIR (open with TensorBoard)",
+    )
     p.add_argument("--output", default="results/speed.csv")
     p.set_defaults(func=cmd_speed)
 

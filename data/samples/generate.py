@@ -62,21 +62,33 @@ def cola():
                 words = words[::-1] if words[0] == "the" else words
             rows.append(("gj04", label, "" if label else "*", " ".join(words).capitalize() + "."))
         write(f"cola/{split}.tsv", tsv(rows))  # no header, as distributed
-    write("cola/test.tsv", tsv([(i, simple_sentence().capitalize() + ".") for i in range(SIZES["test"])], ["index", "sentence"]))
+    write(
+        "cola/test.tsv",
+        tsv([(i, simple_sentence().capitalize() + ".") for i in range(SIZES["test"])], ["index", "sentence"]),
+    )
 
 
 def sst2():
     def review(label):
         word = R.choice(GOOD if label else BAD)
         return f"the {R.choice(THINGS)} is {word} and {R.choice(GOOD if label else BAD)} "
+
     for split in ("train", "dev"):
         write(f"sst2/{split}.tsv", tsv([(review(l), l) for l in balanced(SIZES[split], [0, 1])], ["sentence", "label"]))
     write("sst2/test.tsv", tsv([(i, review(R.randint(0, 1))) for i in range(SIZES["test"])], ["index", "sentence"]))
 
 
 # ---- GLUE pairs ---------------------------------------------------------------------
-SYNONYMS = {"sleeps": "naps", "waits": "lingers", "plays": "frolics", "eats": "dines", "sings": "chants",
-            "runs": "sprints", "reads": "studies", "rests": "relaxes"}
+SYNONYMS = {
+    "sleeps": "naps",
+    "waits": "lingers",
+    "plays": "frolics",
+    "eats": "dines",
+    "sings": "chants",
+    "runs": "sprints",
+    "reads": "studies",
+    "rests": "relaxes",
+}
 
 
 def paraphrase_pair(label):
@@ -106,17 +118,32 @@ def qqp():
     def question(label):
         a, b = paraphrase_pair(label)
         return "Why " + a[0].lower() + a[1:-1] + "?", "Why " + b[0].lower() + b[1:-1] + "?"
+
     header = ["id", "qid1", "qid2", "question1", "question2", "is_duplicate"]
     for split in ("train", "dev"):
         rows = [(i, 2 * i, 2 * i + 1, *question(l), l) for i, l in enumerate(balanced(SIZES[split], [0, 1]))]
         if split == "train":
             rows.append((len(rows), 999, "Why is this row broken"))  # the real file has such rows; skipped and counted
         write(f"qqp/{split}.tsv", tsv(rows, header))
-    write("qqp/test.tsv", tsv([(i, *question(R.randint(0, 1))) for i in range(SIZES["test"])], ["id", "question1", "question2"]))
+    write(
+        "qqp/test.tsv",
+        tsv([(i, *question(R.randint(0, 1))) for i in range(SIZES["test"])], ["id", "question1", "question2"]),
+    )
 
 
 def stsb():
-    header = ["index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2", "score"]
+    header = [
+        "index",
+        "genre",
+        "filename",
+        "year",
+        "old_index",
+        "source1",
+        "source2",
+        "sentence1",
+        "sentence2",
+        "score",
+    ]
 
     def pair():
         a = simple_sentence().split()
@@ -129,12 +156,21 @@ def stsb():
             b[-1] = R.choice(PLACES)
             score = 2.6 + R.choice([-0.4, 0.0, 0.4])
         else:
-            b, score = f"{R.choice(NAMES)} visited {R.choice(CITIES)} last {R.choice(['week', 'year'])}".split(), R.choice([0.0, 0.2, 0.6])
+            b, score = (
+                f"{R.choice(NAMES)} visited {R.choice(CITIES)} last {R.choice(['week', 'year'])}".split(),
+                R.choice([0.0, 0.2, 0.6]),
+            )
         return " ".join(a).capitalize() + ".", " ".join(b).capitalize() + ".", f"{score:.3f}"
+
     for split in ("train", "dev"):
-        rows = [(i, "main-captions", "MSRvid", "2012test", f"{i:04d}", "none", "none", *pair()) for i in range(SIZES[split])]
+        rows = [
+            (i, "main-captions", "MSRvid", "2012test", f"{i:04d}", "none", "none", *pair()) for i in range(SIZES[split])
+        ]
         write(f"stsb/{split}.tsv", tsv(rows, header))
-    rows = [(i, "main-captions", "MSRvid", "2012test", f"{i:04d}", "none", "none", *pair()[:2]) for i in range(SIZES["test"])]
+    rows = [
+        (i, "main-captions", "MSRvid", "2012test", f"{i:04d}", "none", "none", *pair()[:2])
+        for i in range(SIZES["test"])
+    ]
     write("stsb/test.tsv", tsv(rows, header[:-1]))
 
 
@@ -155,8 +191,18 @@ NLI = ["contradiction", "entailment", "neutral"]
 
 
 def mnli():
-    head = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-            "sentence1_parse", "sentence2_parse", "sentence1", "sentence2"]
+    head = [
+        "index",
+        "promptID",
+        "pairID",
+        "genre",
+        "sentence1_binary_parse",
+        "sentence2_binary_parse",
+        "sentence1_parse",
+        "sentence2_parse",
+        "sentence1",
+        "sentence2",
+    ]
     rows = []
     for i, label in enumerate(balanced(SIZES["train"], NLI)):
         p, h = nli_pair(label)
@@ -166,10 +212,32 @@ def mnli():
         rows = []
         for i, label in enumerate(balanced(SIZES["dev"], NLI)):
             p, h = nli_pair(label)
-            rows.append((i, i, f"{i}n", genre, "( x )", "( y )", "(ROOT x)", "(ROOT y)", p, h, label, label, label, label, label, label))
+            rows.append(
+                (
+                    i,
+                    i,
+                    f"{i}n",
+                    genre,
+                    "( x )",
+                    "( y )",
+                    "(ROOT x)",
+                    "(ROOT y)",
+                    p,
+                    h,
+                    label,
+                    label,
+                    label,
+                    label,
+                    label,
+                    label,
+                )
+            )
         write(f"mnli/{name}.tsv", tsv(rows, head + ["label1", "label2", "label3", "label4", "label5", "gold_label"]))
     for name, genre in (("test_matched", "fiction"), ("test_mismatched", "letters")):
-        rows = [(i, i, f"{i}t", genre, "( x )", "( y )", "(ROOT x)", "(ROOT y)", *nli_pair(R.choice(NLI))) for i in range(SIZES["test"])]
+        rows = [
+            (i, i, f"{i}t", genre, "( x )", "( y )", "(ROOT x)", "(ROOT y)", *nli_pair(R.choice(NLI)))
+            for i in range(SIZES["test"])
+        ]
         write(f"mnli/{name}.tsv", tsv(rows, head))
 
 
@@ -177,10 +245,25 @@ def ax():
     rows = [(i, *nli_pair(R.choice(NLI))) for i in range(SIZES["test"])]
     write("ax/diagnostic.tsv", tsv(rows, ["index", "sentence1", "sentence2"]))
     full = []
-    for i, label in enumerate(balanced(SIZES["test"], NLI)):
+    for label in balanced(SIZES["test"], NLI):
         p, h = nli_pair(label)
         full.append(("Negation" if label == "contradiction" else "", "", "", "", "Artificial", p, h, label))
-    write("ax/diagnostic-full.tsv", tsv(full, ["Lexical Semantics", "Predicate-Argument Structure", "Logic", "Knowledge", "Domain", "Premise", "Hypothesis", "Label"]))
+    write(
+        "ax/diagnostic-full.tsv",
+        tsv(
+            full,
+            [
+                "Lexical Semantics",
+                "Predicate-Argument Structure",
+                "Logic",
+                "Knowledge",
+                "Domain",
+                "Premise",
+                "Hypothesis",
+                "Label",
+            ],
+        ),
+    )
 
 
 def qnli_pair(label):
@@ -197,7 +280,10 @@ def qnli():
     for split in ("train", "dev"):
         rows = [(i, *qnli_pair(l), l) for i, l in enumerate(balanced(SIZES[split], ["entailment", "not_entailment"]))]
         write(f"qnli/{split}.tsv", tsv(rows, ["index", "question", "sentence", "label"]))
-    write("qnli/test.tsv", tsv([(i, *qnli_pair("entailment")) for i in range(SIZES["test"])], ["index", "question", "sentence"]))
+    write(
+        "qnli/test.tsv",
+        tsv([(i, *qnli_pair("entailment")) for i in range(SIZES["test"])], ["index", "question", "sentence"]),
+    )
 
 
 def rte():
@@ -207,7 +293,10 @@ def rte():
             p, h = nli_pair("entailment" if l == "entailment" else "contradiction")
             rows.append((i, p, h, l))
         write(f"rte/{split}.tsv", tsv(rows, ["index", "sentence1", "sentence2", "label"]))
-    write("rte/test.tsv", tsv([(i, *nli_pair("neutral")) for i in range(SIZES["test"])], ["index", "sentence1", "sentence2"]))
+    write(
+        "rte/test.tsv",
+        tsv([(i, *nli_pair("neutral")) for i in range(SIZES["test"])], ["index", "sentence1", "sentence2"]),
+    )
 
 
 def wnli():
@@ -215,6 +304,7 @@ def wnli():
         a, b = R.sample(NAMES, 2)
         premise = f"{a} thanked {b} because he helped him."
         return premise, (f"{b} helped {a}." if label else f"{a} helped {b}.")
+
     for split in ("train", "dev"):
         rows = [(i, *pair(l), l) for i, l in enumerate(balanced(SIZES[split], [0, 1]))]
         write(f"wnli/{split}.tsv", tsv(rows, ["index", "sentence1", "sentence2", "label"]))
@@ -243,16 +333,56 @@ XNLI_PHRASES = {
 
 
 def xnli():
-    header = ["language", "gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
-              "sentence2_parse", "sentence1", "sentence2", "promptID", "pairID", "genre", "label1", "label2",
-              "label3", "label4", "label5", "sentence1_tokenized", "sentence2_tokenized", "match"]
+    header = [
+        "language",
+        "gold_label",
+        "sentence1_binary_parse",
+        "sentence2_binary_parse",
+        "sentence1_parse",
+        "sentence2_parse",
+        "sentence1",
+        "sentence2",
+        "promptID",
+        "pairID",
+        "genre",
+        "label1",
+        "label2",
+        "label3",
+        "label4",
+        "label5",
+        "sentence1_tokenized",
+        "sentence2_tokenized",
+        "match",
+    ]
     for split, n in (("dev", 2), ("test", 2)):
         rows = []
         for lang, (p, yes, no) in XNLI_PHRASES.items():
             for j in range(n):
                 label = ["entailment", "contradiction"][j % 2]
                 h = yes if label == "entailment" else no
-                rows.append((lang, label, "", "", "", "", p, h, j, f"{j}{lang}", "fiction", label, label, label, label, label, p, h, "True"))
+                rows.append(
+                    (
+                        lang,
+                        label,
+                        "",
+                        "",
+                        "",
+                        "",
+                        p,
+                        h,
+                        j,
+                        f"{j}{lang}",
+                        "fiction",
+                        label,
+                        label,
+                        label,
+                        label,
+                        label,
+                        p,
+                        h,
+                        "True",
+                    )
+                )
         write(f"xnli/xnli.{split}.tsv", tsv(rows, header))
     for lang in ("en", "zh"):
         rows = []
@@ -270,8 +400,10 @@ def xnli():
 def squad_paragraph(qid_prefix, impossible_share=0.0):
     name, city, org, animal = R.choice(NAMES), R.choice(CITIES), R.choice(ORGS), R.choice(ANIMALS)
     year = R.randint(1950, 2015)
-    context = (f"{name} was born in {city} in {year}. After school, {name} joined {org}, "
-               f"where the team built tools for farmers. {name} keeps a {animal} named Pip.")
+    context = (
+        f"{name} was born in {city} in {year}. After school, {name} joined {org}, "
+        f"where the team built tools for farmers. {name} keeps a {animal} named Pip."
+    )
     qas = []
     questions = [
         (f"Where was {name} born?", city),
@@ -283,8 +415,15 @@ def squad_paragraph(qid_prefix, impossible_share=0.0):
         qid = f"{qid_prefix}{k}"
         if R.random() < impossible_share:
             other = R.choice([n for n in NAMES if n != name])
-            qas.append({"id": qid, "question": q.replace(name, other), "answers": [], "is_impossible": True,
-                        "plausible_answers": [{"text": answer, "answer_start": context.index(answer)}]})
+            qas.append(
+                {
+                    "id": qid,
+                    "question": q.replace(name, other),
+                    "answers": [],
+                    "is_impossible": True,
+                    "plausible_answers": [{"text": answer, "answer_start": context.index(answer)}],
+                }
+            )
         else:
             entry = {"id": qid, "question": q, "answers": [{"text": answer, "answer_start": context.index(answer)}]}
             if impossible_share:
@@ -307,14 +446,38 @@ def squad():
                         for qa in paragraph["qas"]:
                             if qa["answers"]:
                                 qa["answers"] = qa["answers"] * 3
-            write(f"{task}/{split}-v{version}.json", json.dumps({"version": f"v{version}", "data": articles}, ensure_ascii=False, indent=1) + "\n")
+            write(
+                f"{task}/{split}-v{version}.json",
+                json.dumps({"version": f"v{version}", "data": articles}, ensure_ascii=False, indent=1) + "\n",
+            )
 
 
 # ---- SWAG -------------------------------------------------------------------------------
 def swag():
-    header = ["", "video-id", "fold-ind", "startphrase", "sent1", "sent2", "gold-source", "ending0", "ending1", "ending2", "ending3", "label"]
-    follow = {"sleeps": "closes its eyes", "eats": "chews the food", "runs": "moves very fast", "sings": "makes a sweet sound",
-              "reads": "turns a page", "plays": "chases a ball", "waits": "stays by the door", "rests": "lies down quietly"}
+    header = [
+        "",
+        "video-id",
+        "fold-ind",
+        "startphrase",
+        "sent1",
+        "sent2",
+        "gold-source",
+        "ending0",
+        "ending1",
+        "ending2",
+        "ending3",
+        "label",
+    ]
+    follow = {
+        "sleeps": "closes its eyes",
+        "eats": "chews the food",
+        "runs": "moves very fast",
+        "sings": "makes a sweet sound",
+        "reads": "turns a page",
+        "plays": "chases a ball",
+        "waits": "stays by the door",
+        "rests": "lies down quietly",
+    }
     verbs = list(follow)
 
     def example(label):
@@ -324,6 +487,7 @@ def swag():
         endings = wrong[:label] + [follow[verb] + "."] + wrong[label:]
         endings = [e if e.endswith(".") else e + "." for e in endings]
         return sent1, sent2, endings
+
     for split, name in (("train", "train"), ("dev", "val"), ("test", "test")):
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -346,9 +510,27 @@ def conll():
         if kind == 0:
             parts = [(a, "PER"), ("met", None), (b, "PER"), ("in", None), (city, "LOC"), (".", None)]
         elif kind == 1:
-            parts = [(org, "ORG"), ("opened", None), ("an", None), ("office", None), ("in", None), (city, "LOC"), (".", None)]
+            parts = [
+                (org, "ORG"),
+                ("opened", None),
+                ("an", None),
+                ("office", None),
+                ("in", None),
+                (city, "LOC"),
+                (".", None),
+            ]
         else:
-            parts = [(a, "PER"), ("works", None), ("for", None), (org, "ORG"), ("and", None), ("likes", None), ("German", "MISC"), ("beer", None), (".", None)]
+            parts = [
+                (a, "PER"),
+                ("works", None),
+                ("for", None),
+                (org, "ORG"),
+                ("and", None),
+                ("likes", None),
+                ("German", "MISC"),
+                ("beer", None),
+                (".", None),
+            ]
         rows, prev = [], None
         for text, tag in parts:
             for k, word in enumerate(text.split()):
@@ -367,7 +549,12 @@ def conll():
         for i in range(SIZES[split]):
             rows = sentence()
             if i == 3:  # two adjacent persons: IOB1 needs B- on the second
-                rows = [("Alice", "NNP", "I-NP", "I-PER"), ("Bruno", "NNP", "I-NP", "B-PER"), ("laughed", "VBD", "I-VP", "O"), (".", ".", "O", "O")]
+                rows = [
+                    ("Alice", "NNP", "I-NP", "I-PER"),
+                    ("Bruno", "NNP", "I-NP", "B-PER"),
+                    ("laughed", "VBD", "I-VP", "O"),
+                    (".", ".", "O", "O"),
+                ]
             lines.extend(" ".join(r) for r in rows)
             lines.append("")
         write(f"conll2003/{name}", "\n".join(lines) + "\n")
@@ -380,7 +567,7 @@ def corpus():
     follow each other (next-sentence prediction has signal) and words repeat in
     patterns a tiny model can learn."""
     docs = []
-    for d in range(400):
+    for _ in range(400):
         name, city, org, animal = R.choice(NAMES), R.choice(CITIES), R.choice(ORGS), R.choice(ANIMALS)
         place, verb = R.choice(PLACES), R.choice(VERBS)
         year = R.randint(1950, 2015)
@@ -412,7 +599,7 @@ def vocab():
     (uncased), for the small models of the embedded suite."""
     import glob
 
-    from workbench.tokenizer import build_vocab, save_vocab
+    from workbench.text.tokenizer import build_vocab, save_vocab
 
     texts = []
     for path in sorted(glob.glob(os.path.join(HERE, "*", "*"))):

@@ -1,0 +1,63 @@
+"""`python -m workbench convert SRC DST --to {keras-preset,google,savedmodel}`.
+
+* keras-preset: a keras-hub preset directory; `keras_hub.models.BertBackbone.from_preset(DST)`
+  loads it (with `import workbench` when the activation is not keras-hub's tanh GELU).
+* google: the original release layout (`bert_model.ckpt.*`, `bert_config.json`,
+  `vocab.txt`), including MLM/NSP or classifier/SQuAD heads when SRC has them.
+* savedmodel: a TensorFlow SavedModel of a fine-tuned task model for serving
+  (SRC: a run directory with `task_model.keras`, or the .keras file itself),
+  with a `serve` signature taking token_ids, segment_ids and padding_mask.
+"""
+
+import os
+
+FORMATS = ("keras-preset", "google", "savedmodel")
+
+
+def _task_model_path(src):
+    path = os.path.join(src, "task_model.keras") if os.path.isdir(src) else src
+    if not (path.endswith(".keras") and os.path.exists(path)):
+        raise ValueError(
+            "--to savedmodel needs a fine-tuned task model: a run directory with task_model.keras "
+            f"or a .keras file; got {src}"
+        )
+    return path
+
+
+def convert(src, dst, to, lowercase=None):
+    """Convert a model from any layout `load_pretrained` reads (or a task model) to `to`."""
+    if to not in FORMATS:
+        raise ValueError(f"Unknown format {to!r}; expected one of {', '.join(FORMATS)}")
+    if to == "savedmodel":
+        import keras
+
+        import workbench.models.heads  # noqa: F401  (registers the head classes)
+        from workbench.models.fast_layers import plain_layers
+
+        model = keras.models.load_model(_task_model_path(src))
+        # Plain TensorFlow ops: a serving binary need not have the XLA JIT.
+        with plain_layers():
+            model.export(dst, format="tf_saved_model")
+        return dst
+    from workbench.checkpoints.load import apply_head_weights, load_pretrained, save_pretrained
+
+    pretrained = load_pretrained(src, lowercase=lowercase)
+    if to == "keras-preset":
+        return save_pretrained(pretrained.encoder, pretrained.tokenizer, dst)
+    from workbench.checkpoints.google import save_google_release
+    from workbench.models.heads import BertClassifier, BertPretrainer, BertSpanExtractor
+
+    model = pretrained.encoder
+    heads = pretrained.head_weights
+    candidates = []
+    if "cls/predictions/output_bias" in heads:
+        candidates.append(BertPretrainer(pretrained.encoder))
+    if "cls/squad/output_weights" in heads:
+        candidates.append(BertSpanExtractor(pretrained.encoder))
+    if "output_weights" in heads:
+        candidates.append(BertClassifier(pretrained.encoder, num_classes=heads["output_weights"].shape[0]))
+    for candidate in candidates:
+        if apply_head_weights(candidate, heads):
+            model = candidate
+            break
+    return save_google_release(model, pretrained.tokenizer, dst)

@@ -1,0 +1,226 @@
+"""`python -m workbench run-suite`: execute the fine-tuning notebooks in batch.
+
+One papermill run per task x seed x grid point; each executed notebook is kept
+beside its run. A failing run is recorded (an error row in the table, its
+executed notebook kept) and the others go on; `--skip-done` leaves out runs
+whose run_id already has a successful row. At the end the summary beside the
+paper is written and printed.
+
+The `embedded` suite is the main job: all 15 task names on the samples in
+`data/samples/` with a tiny random-weight model, offline, in minutes on a
+2-core CPU; it writes to `results/embedded/` (not committed).
+"""
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import time
+
+from workbench.tasks.registry import GLUE_TASKS, TASK_NAMES
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SUITES = {
+    "embedded": TASK_NAMES,
+    "glue": GLUE_TASKS + ("xnli",),
+    "squad": ("squad1", "squad2"),
+    "swag": ("swag",),
+    "ner": ("conll2003",),
+    "all": TASK_NAMES,
+}
+
+# Parameters of the embedded suite: a tiny model learned from scratch on the
+# samples; enough steps to see the loss fall, few enough to finish in minutes.
+EMBEDDED = {
+    "model": "tiny",
+    "vocab": "data/samples/vocab.txt",
+    "data_dir": "data/samples",
+    "download": False,
+    "batch_size": 8,
+    "learning_rate": 5e-4,
+    "epochs": 3.0,
+    "max_seq_length": 64,
+}
+EMBEDDED_SEQ = {"squad1": 128, "squad2": 128}
+
+GRID_TYPES = {
+    "learning_rate": float,
+    "batch_size": int,
+    "epochs": float,
+    "max_seq_length": int,
+    "warmup_proportion": float,
+}
+
+
+def notebook_for(task):
+    """(notebook file, its task parameters) that runs `task`."""
+    if task in ("squad1", "squad2"):
+        return "finetune_squad.ipynb", {"version": "1.1" if task == "squad1" else "2.0"}
+    if task == "swag":
+        return "finetune_swag.ipynb", {}
+    if task == "conll2003":
+        return "finetune_ner.ipynb", {}
+    return "finetune_glue.ipynb", {"task": task}
+
+
+def parse_grid(items):
+    """["learning_rate=2e-5,3e-5", "batch_size=16,32"] -> {name: [values]}."""
+    grid = {}
+    for item in items or []:
+        name, _, values = item.partition("=")
+        if name not in GRID_TYPES or not values:
+            raise ValueError(f"--grid {item!r}: expected NAME=V1,V2,... with NAME in {', '.join(GRID_TYPES)}")
+        try:
+            grid[name] = [GRID_TYPES[name](v) for v in values.split(",")]
+        except ValueError:
+            raise ValueError(f"--grid {item!r}: values must be {GRID_TYPES[name].__name__}") from None
+    return grid
+
+
+@dataclasses.dataclass
+class Run:
+    run_id: str
+    task: str
+    notebook: str
+    output_notebook: str
+    parameters: dict
+
+
+def plan(suite, model=None, seeds=(1,), grid=None, data_dir=None, results_dir=None, extra=None, tasks=None):
+    """The runs of a suite (or of `tasks`, a subset of it), in order."""
+    if suite not in SUITES:
+        raise ValueError(f"Unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+    unknown = [t for t in tasks or () if t not in SUITES[suite]]
+    if unknown:
+        raise ValueError(f"Task(s) {unknown} are not in suite {suite!r}: {', '.join(SUITES[suite])}")
+    embedded = suite == "embedded"
+    # Absolute paths: notebooks run with the repository root as working directory.
+    results_dir = os.path.abspath(results_dir or os.path.join(ROOT, "results", "embedded" if embedded else ""))
+    grid = grid or {}
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
+    runs = []
+    for task, seed, point in itertools.product(tasks or SUITES[suite], seeds, points):
+        notebook, task_params = notebook_for(task)
+        params = dict(EMBEDDED) if embedded else {"download": True}
+        if embedded:
+            params["max_seq_length"] = EMBEDDED_SEQ.get(task, params["max_seq_length"])
+            params["vocab"] = os.path.join(ROOT, params["vocab"])
+            params["data_dir"] = os.path.join(ROOT, params["data_dir"])
+        if model:
+            params["model"] = model
+        if data_dir:
+            params["data_dir"] = os.path.abspath(data_dir)
+        params.update(extra or {})
+        params.update(point)
+        params.update(task_params)
+        params["seed"] = seed
+        key = json.dumps({"task": task, **params}, sort_keys=True)
+        model_name = os.path.basename(os.path.normpath(str(params.get("model", "default"))))
+        run_id = f"{suite}-{task}-{model_name}-s{seed}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+        run_dir = os.path.join(results_dir, "runs", run_id)
+        output_notebook = os.path.join(run_dir, notebook)
+        params.update(
+            run_id=run_id,
+            output_dir=run_dir,
+            notebook=output_notebook,
+            results_csv=os.path.join(results_dir, "finetune.csv"),
+        )
+        runs.append(Run(run_id, task, notebook, output_notebook, params))
+    return runs
+
+
+def _kernel_name():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return "workbench" if "workbench" in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def execute(run, kernel_name=None, timeout=None):
+    """Run one notebook with papermill; on failure record an error row. Returns
+    (run, error message or None)."""
+    import papermill
+
+    from workbench.runs.tables import append_rows
+
+    os.makedirs(os.path.dirname(run.output_notebook), exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            os.path.join(ROOT, "notebooks", run.notebook),
+            run.output_notebook,
+            parameters=run.parameters,
+            kernel_name=kernel_name or _kernel_name(),
+            cwd=ROOT,
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+        return run, None
+    except Exception as e:  # any failure of the notebook is recorded, and the suite goes on
+        message = str(getattr(e, "evalue", "") or e).strip().splitlines()
+        message = f"{getattr(e, 'ename', type(e).__name__)}: {message[0] if message else ''}"[:500]
+        append_rows(
+            run.parameters["results_csv"],
+            [
+                {
+                    "run_id": run.run_id,
+                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "status": "error",
+                    "task": run.task,
+                    "model": run.parameters.get("model", ""),
+                    "seed": run.parameters["seed"],
+                    "notebook": run.output_notebook,
+                    "output_dir": run.parameters["output_dir"],
+                    "error": message,
+                }
+            ],
+        )
+        return run, message
+
+
+def run_suite(
+    suite,
+    model=None,
+    seeds=(1,),
+    grid=None,
+    skip_done=False,
+    data_dir=None,
+    results_dir=None,
+    jobs=1,
+    extra=None,
+    tasks=None,
+    log=print,
+):
+    """Execute a suite; returns the summary DataFrame."""
+    from tqdm.auto import tqdm
+
+    from workbench.runs.tables import completed_runs, write_summary
+
+    runs = plan(suite, model, seeds, grid, data_dir, results_dir, extra, tasks)
+    results_dir = os.path.dirname(runs[0].parameters["results_csv"]) if runs else (results_dir or "results")
+    results_csv = os.path.join(results_dir, "finetune.csv")
+    if skip_done:
+        done = completed_runs(results_csv)
+        skipped = [r for r in runs if r.run_id in done]
+        runs = [r for r in runs if r.run_id not in done]
+        if skipped:
+            log(f"skipping {len(skipped)} finished run(s)")
+    kernel = _kernel_name()
+    failures = []
+    with tqdm(total=len(runs), desc=f"suite {suite}", unit="run") as bar:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for run, error in pool.map(lambda r: execute(r, kernel), runs):
+                bar.update(1)
+                if error:
+                    failures.append((run, error))
+                    log(f"FAILED {run.run_id}: {error} (notebook: {run.output_notebook})")
+    summary = write_summary(
+        results_csv, os.path.join(ROOT, "data", "paper_results.csv"), os.path.join(results_dir, "summary.csv")
+    )
+    log(summary.to_string(index=False) if not summary.empty else "no successful runs to summarize")
+    log(
+        f"\n{len(runs) - len(failures)} run(s) ok, {len(failures)} failed. Tables: {results_csv}, "
+        f"{os.path.join(results_dir, 'summary.csv')}; executed notebooks under {os.path.join(results_dir, 'runs')}/"
+    )
+    return summary

@@ -1,0 +1,232 @@
+"""Result tables: CSV files that many runs append to, and the summary beside the paper.
+
+Appends take an exclusive lock (`fcntl.flock`) on a lock file next to the table
+and write all of a run's rows in one `write` call, so runs finishing at the same
+time never interleave, tear or lose rows.
+"""
+
+import contextlib
+import csv
+import fcntl
+import io
+import os
+
+FINETUNE_COLUMNS = [
+    "run_id",
+    "finished_at",
+    "status",
+    "task",
+    "split",
+    "metric",
+    "value",
+    "model",
+    "init",
+    "max_seq_length",
+    "batch_size",
+    "learning_rate",
+    "epochs",
+    "warmup_proportion",
+    "gradient_accumulation",
+    "seed",
+    "strategy",
+    "replicas",
+    "precision",
+    "train_examples",
+    "train_steps",
+    "train_seconds",
+    "examples_per_second",
+    "notebook",
+    "output_dir",
+    "error",
+]
+
+
+@contextlib.contextmanager
+def locked(path):
+    """Hold an exclusive lock for `path` (on `path + ".lock"`)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def append_rows(path, rows, columns=FINETUNE_COLUMNS):
+    """Append dict rows to a CSV table, writing the header if the file is new.
+
+    Unknown keys are an error (a typo would otherwise vanish silently); missing
+    keys are left empty.
+    """
+    for row in rows:
+        unknown = set(row) - set(columns)
+        if unknown:
+            raise ValueError(f"{path}: unknown result columns {sorted(unknown)}")
+    with locked(path):
+        new = not os.path.exists(path) or os.path.getsize(path) == 0
+        if not new:
+            with open(path, encoding="utf-8", newline="") as f:
+                header = next(csv.reader(f), [])
+            if header != list(columns):
+                raise ValueError(f"{path}: existing header {header} differs from the expected columns {columns}")
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            data = buffer.getvalue().encode("utf-8")
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_table(path):
+    """A results CSV as a pandas DataFrame (empty with the columns if missing)."""
+    import pandas as pd
+
+    if not os.path.exists(path):
+        return pd.DataFrame(columns=FINETUNE_COLUMNS)
+    with locked(path):
+        return pd.read_csv(path, dtype={"run_id": str, "error": str, "notebook": str})
+
+
+def completed_runs(path):
+    """run_ids with a successful result in the table."""
+    table = read_table(path)
+    if table.empty:
+        return set()
+    return set(table.loc[table["status"] == "ok", "run_id"].astype(str))
+
+
+# ---- the summary beside the paper -------------------------------------------------------
+PAPER_TASK = {
+    ("mnli", "dev_matched"): "mnli-m",
+    ("mnli", "dev_mismatched"): "mnli-mm",
+    ("mnli", "test_matched"): "mnli-m",
+    ("mnli", "test_mismatched"): "mnli-mm",
+}
+PAPER_TASK_BY_NAME = {"squad1": "squad-v1.1", "squad2": "squad-v2.0", "conll2003": "conll2003-ner"}
+_SIZES = (
+    ("large", "bert-large"),
+    ("L-24_H-1024", "bert-large"),
+    ("base", "bert-base"),
+    ("L-12_H-768", "bert-base"),
+    ("medium", "bert-medium"),
+    ("L-8_H-512", "bert-medium"),
+    ("small", "bert-small"),
+    ("L-4_H-512", "bert-small"),
+    ("mini", "bert-mini"),
+    ("L-4_H-256", "bert-mini"),
+    ("tiny", "bert-tiny"),
+    ("L-2_H-128", "bert-tiny"),
+)
+SUMMARY_COLUMNS = [
+    "task",
+    "split",
+    "metric",
+    "model",
+    "paper_model",
+    "grid_point",
+    "seeds",
+    "mean",
+    "std",
+    "best_seed_value",
+    "paper_value",
+    "paper_split",
+    "paper_source",
+    "difference",
+]
+GRID_KEYS = ["learning_rate", "batch_size", "epochs", "max_seq_length"]
+
+
+def paper_model_name(model):
+    """The paper's name for a model's size ("bert-base", ...), "" if none applies."""
+    name = os.path.basename(os.path.normpath(str(model))).lower()
+    for key, paper in _SIZES:
+        if key.lower() in name:
+            return paper
+    return ""
+
+
+def paper_task_name(task, split):
+    return PAPER_TASK.get((task, split)) or PAPER_TASK_BY_NAME.get(task, task)
+
+
+def summarize(finetune_csv, paper_csv):
+    """Per task, split, metric and model: the paper's protocol (the grid point
+    with the best mean dev value of the task's headline metric), the mean and
+    standard deviation over seeds at that point, the paper's number for the same
+    model size (the same split when published, else the closest one) and the
+    difference, all in percent."""
+    import pandas as pd
+
+    from workbench.tasks.registry import get_task
+
+    table = read_table(finetune_csv)
+    table = table[(table["status"] == "ok") & table["split"].notna() & (table["split"].astype(str) != "")]
+    paper = (
+        pd.read_csv(paper_csv)
+        if os.path.exists(paper_csv)
+        else pd.DataFrame(columns=["source", "model", "task", "split", "metric", "value"])
+    )
+    rows = []
+    if table.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    table = table.assign(
+        value=pd.to_numeric(table["value"], errors="coerce") * 100.0,
+        grid_point=table[GRID_KEYS].astype(str).agg(" ".join, axis=1),
+    )
+    for (task, model), group in table.groupby(["task", "model"]):
+        headline = get_task(task).metrics[0]
+        selection = group[(group["metric"] == headline) & group["split"].astype(str).str.startswith("dev")]
+        if selection.empty:
+            selection = group[group["metric"] == headline]
+        if selection.empty:
+            continue
+        best_point = selection.groupby("grid_point")["value"].mean().idxmax()
+        chosen = group[group["grid_point"] == best_point]
+        for (split, metric), cell in chosen.groupby(["split", "metric"]):
+            values = cell.groupby("seed")["value"].mean()
+            paper_model = paper_model_name(model)
+            match = paper[
+                (paper["model"] == paper_model)
+                & (paper["task"] == paper_task_name(task, split))
+                & (paper["metric"] == metric)
+            ]
+            same_split = match[match["split"] == ("test" if str(split).startswith("test") else "dev")]
+            match = same_split if not same_split.empty else match
+            paper_value = float(match["value"].iloc[0]) if not match.empty else float("nan")
+            rows.append(
+                {
+                    "task": task,
+                    "split": split,
+                    "metric": metric,
+                    "model": model,
+                    "paper_model": paper_model,
+                    "grid_point": best_point,
+                    "seeds": len(values),
+                    "mean": values.mean(),
+                    "std": values.std(ddof=1) if len(values) > 1 else 0.0,
+                    "best_seed_value": values.max(),
+                    "paper_value": paper_value,
+                    "paper_split": match["split"].iloc[0] if not match.empty else "",
+                    "paper_source": match["source"].iloc[0] if not match.empty else "",
+                    "difference": values.mean() - paper_value,
+                }
+            )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).round(3)
+
+
+def write_summary(finetune_csv, paper_csv, summary_csv):
+    from workbench.files import atomic_path
+
+    summary = summarize(finetune_csv, paper_csv)
+    with atomic_path(summary_csv) as tmp:
+        summary.to_csv(tmp, index=False)
+    return summary
