@@ -1,11 +1,14 @@
 # One entry point. `make suite` runs the main job, `make test` the tests; each
-# creates the virtual environment in .venv when it is missing.
+# creates the virtual environment it needs in .venv when it is missing.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The TPU install (tensorflow-tpu 2.20 + libtpu, Python 3.12) in a second environment; it runs on CPU too.
+TPU_VENV ?= .venv-tpu
+PYTHON_TPU ?= $(shell python3.12 -c "" 2>/dev/null && echo python3.12 || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
 
-.PHONY: venv test suite browser-deps clean-venv
+.PHONY: venv test test-fast lint tpu-venv test-tpu suite browser-deps clean-venv
 
 venv: $(STAMP)
 
@@ -18,17 +21,39 @@ $(STAMP): pyproject.toml .ci/requirements.lock
 	$(PY) -m ipykernel install --sys-prefix --name workbench --display-name "BERT Workbench (.venv)"
 	touch $(STAMP)
 
-# Debian's chromium for the real-browser test of the attention explorer.
+# Debian's chromium for the real-browser tests, installed only when it is missing.
 browser-deps:
 	@command -v chromium >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# The full run, what CI calls.
 test: venv browser-deps
 	$(PY) -m pytest -q
+
+# The inner loop: no notebooks, no browser, nothing marked slow (tests/conftest.py lists the tiers).
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow and not notebook and not browser"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+$(TPU_VENV)/.installed: pyproject.toml .ci/requirements-tpu.lock workbench/install.py
+	@test -n "$(PYTHON_TPU)" || { echo "Python 3.12 not found: run 'make PYTHON_TPU=/path/to/python3.12 test-tpu'"; exit 1; }
+	test -x $(TPU_VENV)/bin/python || $(PYTHON_TPU) -m venv $(TPU_VENV)
+	$(TPU_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TPU_VENV)/bin/python -m workbench.install --tpu --extras test --constraints .ci/requirements-tpu.lock
+	touch $@
+
+tpu-venv: $(TPU_VENV)/.installed
+
+# The core tests (parity, heads, optimizer, a short fine-tune, a pretraining step) under the TPU install.
+test-tpu: tpu-venv
+	$(TPU_VENV)/bin/python -m pytest -q -m core -p no:cacheprovider
 
 suite: venv
 	$(PY) -m workbench run-suite --suite embedded --jobs 2
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(TPU_VENV)

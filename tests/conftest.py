@@ -74,6 +74,58 @@ TOY_VOCAB = [
 ]
 
 
+# Test tiers, in one place. `make test` runs everything (what CI calls); `make test-fast` skips the tiers
+# below that take minutes on the 2-core machine; `make test-tpu` runs `core` under the TPU install.
+# Keys are test files, or "file::test" for single tests.
+TIERS = {
+    "browser": ["test_browser.py"],
+    "notebook": [
+        "test_suite.py::test_suite_runs_notebooks_records_failures_and_skips_done",
+        "test_suite.py::test_glue_notebook_runs_xnli_with_its_options",
+        "test_pretraining.py::test_pretrain_notebook_runs_under_papermill",
+        "test_notebook.py",
+        "test_analysis.py::test_notebooks_show_the_analysis",
+    ],
+    "slow": [
+        "test_distribution.py::test_mirrored_over_two_logical_cpus_matches_default_strategy",
+        "test_finetune.py::test_a_killed_run_resumes_to_the_same_result",
+        "test_pretraining.py::test_pretraining_learns_resumes_and_feeds_fine_tuning",
+        "test_speed.py::test_speed_command_writes_a_well_formed_row",
+        "test_speed.py::test_fit_return_delay_benchmark_runs",
+        "test_speed.py::test_max_batch_command_writes_a_row",
+        "test_faults.py",
+        "test_pretraining_data.py::test_beam_runner_matches_the_local_runner",
+    ],
+    # The core of the model and both run types: encoder/heads parity with the NumPy reference, the
+    # optimizer, a short fine-tune and a pretraining run. CI runs these again under the TPU install.
+    "core": [
+        "test_backbone.py",
+        "test_heads.py",
+        "test_optimization.py",
+        "test_finetune.py::test_a_run_writes_rows_predictions_history_and_a_loadable_model",
+        "test_pretraining.py::test_pretraining_learns_resumes_and_feeds_fine_tuning",
+    ],
+}
+
+
+def pytest_configure(config):
+    for tier, meaning in (
+        ("browser", "opens pages in headless Chromium (Debian's chromium, `make browser-deps`)"),
+        ("notebook", "executes notebooks through papermill"),
+        ("slow", "takes tens of seconds or more on the 2-core machine"),
+        ("core", "model parity, optimizer, a fine-tune and a pretraining run: also run under the TPU install"),
+    ):
+        config.addinivalue_line("markers", f"{tier}: {meaning}")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        file = os.path.basename(str(item.path))
+        for tier, keys in TIERS.items():
+            if file in keys or f"{file}::{item.originalname}" in keys:
+                item.add_marker(getattr(pytest.mark, tier))
+
+
 @pytest.fixture(scope="session")
 def toy_vocab(tmp_path_factory):
     vocab = list(dict.fromkeys(TOY_VOCAB))

@@ -6,7 +6,11 @@ import sys
 import keras
 import pytest
 
-from workbench.training.distribution import describe_strategy, get_strategy
+import workbench.training.distribution as distribution
+from workbench.training.distribution import auto_jit_compile, auto_precision, describe_strategy, get_strategy
+
+# Expectations follow the devices present, so the tests pass on CPU, GPU and TPU hosts alike.
+GPUS = distribution.tf.config.list_physical_devices("GPU")
 
 MIRRORED_SCRIPT = r"""
 import json, sys
@@ -52,7 +56,8 @@ def test_mirrored_over_two_logical_cpus_matches_default_strategy():
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     (n_default, default), (n_mirrored, mirrored) = result["default"], result["mirrored"]
-    assert (n_default, n_mirrored) == (1, 2)
+    # "mirrored" spans the GPUs where there are any, else the two logical CPUs the script made.
+    assert (n_default, n_mirrored) == (1, len(GPUS) or 2)
     for a, b in zip(default, mirrored):
         assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (default, mirrored)
 
@@ -60,29 +65,74 @@ def test_mirrored_over_two_logical_cpus_matches_default_strategy():
 def test_strategy_errors_are_clear(monkeypatch):
     for var in ("COLAB_TPU_ADDR", "TPU_NAME"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(distribution.glob, "glob", lambda pattern: [])  # no /dev/accel* or /dev/vfio here
     with pytest.raises(ValueError, match="Unknown strategy 'gpus'.*auto, tpu, gpu, mirrored, multi_worker, cpu"):
         get_strategy("gpus")
     with pytest.raises(ValueError, match="Unknown precision 'fp8'"):
         get_strategy("cpu", precision="fp8")
     with pytest.raises(RuntimeError, match="no TPU is connected"):
         get_strategy("tpu")
-    with pytest.raises(RuntimeError, match="sees no GPU"):
-        get_strategy("gpu")
+    if GPUS:
+        assert describe_strategy(get_strategy("gpu"))["device"] == "gpu"
+    else:
+        with pytest.raises(RuntimeError, match="sees no GPU"):
+            get_strategy("gpu")
 
 
-def test_auto_on_cpu_uses_native_bfloat16_else_float32_and_precision_overrides(monkeypatch):
-    import workbench.training.distribution as distribution
+def test_auto_falls_back_with_a_warning_when_an_indicated_tpu_does_not_connect(monkeypatch, caplog):
+    class Unreachable:
+        def __init__(self, tpu):
+            raise OSError(f"no TPU named {tpu}")  # what TPUClusterResolver raises without a metadata server
 
+    monkeypatch.setenv("TPU_NAME", "stale-tpu-name")
+    monkeypatch.setattr(distribution.tf.distribute.cluster_resolver, "TPUClusterResolver", Unreachable)
+    with caplog.at_level("WARNING", logger="workbench"):
+        strategy = get_strategy("auto")
+    assert describe_strategy(strategy)["device"] == ("gpu" if GPUS else "cpu")
+    assert "A TPU was indicated ('stale-tpu-name') but could not be connected" in caplog.text
+    assert "goes on without a TPU" in caplog.text
+    with pytest.raises(RuntimeError, match=r"A TPU was indicated \(.stale-tpu-name.\) but could not be connected"):
+        get_strategy("tpu")  # an explicit "tpu" still errors
+
+
+def test_auto_precision_by_device():
+    assert auto_precision("tpu") == "mixed_bfloat16"
+    assert auto_precision("gpu", gpu_capabilities=[(8, 0)]) == "mixed_bfloat16"  # A100: no loss scaling needed
+    assert auto_precision("gpu", gpu_capabilities=[(9, 0), (9, 0)]) == "mixed_bfloat16"  # H100/H200
+    assert auto_precision("gpu", gpu_capabilities=[(7, 5)]) == "mixed_float16"  # T4
+    assert auto_precision("gpu", gpu_capabilities=[(8, 6), (7, 0)]) == "mixed_float16"  # the weakest GPU decides
+    assert auto_precision("cpu") == ("mixed_bfloat16" if distribution.cpu_supports_bfloat16() else "float32")
+
+
+def test_xla_auto_is_on_for_gpus_and_tpus_also_under_strategies():
+    class Strategy:
+        def __init__(self, device):
+            self.workbench_device = device
+
+    assert auto_jit_compile("auto", Strategy("tpu")) is True
+    assert auto_jit_compile("auto", Strategy("gpu")) is True
+    assert auto_jit_compile("auto", Strategy("cpu")) is False
+    assert auto_jit_compile(True, Strategy("cpu")) is True and auto_jit_compile(False, Strategy("gpu")) is False
+    strategy = get_strategy("mirrored", precision="float32")
+    assert auto_jit_compile("auto", strategy) is bool(GPUS)
+
+
+def test_auto_uses_the_devices_present_and_precision_overrides(monkeypatch):
     try:
-        for native, expected in ((True, "mixed_bfloat16"), (False, "float32")):
-            monkeypatch.setattr(distribution, "cpu_supports_bfloat16", lambda native=native: native)
+        if GPUS:
             strategy = get_strategy("auto")
-            assert describe_strategy(strategy) == {
-                "strategy": type(strategy).__name__,
-                "device": "cpu",
-                "replicas": 1,
-                "precision": expected,
-            }
+            assert describe_strategy(strategy)["device"] == "gpu"
+            assert describe_strategy(strategy)["precision"] == auto_precision("gpu")
+        else:
+            for native, expected in ((True, "mixed_bfloat16"), (False, "float32")):
+                monkeypatch.setattr(distribution, "cpu_supports_bfloat16", lambda native=native: native)
+                strategy = get_strategy("auto")
+                assert describe_strategy(strategy) == {
+                    "strategy": type(strategy).__name__,
+                    "device": "cpu",
+                    "replicas": 1,
+                    "precision": expected,
+                }
         get_strategy("cpu", precision="float32")
         assert keras.mixed_precision.global_policy().name == "float32"
         get_strategy("cpu", precision="mixed_bfloat16")
@@ -92,7 +142,5 @@ def test_auto_on_cpu_uses_native_bfloat16_else_float32_and_precision_overrides(m
 
 
 def test_cpu_bfloat16_detection_reads_the_cpu_flags():
-    import workbench.training.distribution as distribution
-
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     assert distribution.cpu_supports_bfloat16() == (" avx512_bf16" in flags or " amx_bf16" in flags)

@@ -8,12 +8,14 @@ batch size by `strategy.num_replicas_in_sync` (and usually the learning rate).
 
 import contextlib
 import glob
+import logging
 import os
 
 import keras
 import tensorflow as tf
 
 STRATEGIES = ("auto", "tpu", "gpu", "mirrored", "multi_worker", "cpu")
+log = logging.getLogger("workbench")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -38,7 +40,7 @@ def _tpu_resolver(tpu):
         if tpu != "local":
             tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
-    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+    except (ValueError, RuntimeError, OSError, tf.errors.OpError) as e:  # OSError: no GCE metadata server
         raise RuntimeError(f"A TPU was indicated ({tpu!r}) but could not be connected: {e}") from e
     return resolver
 
@@ -55,13 +57,41 @@ def cpu_supports_bfloat16():
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def auto_precision(device):
-    """What `precision="auto"` means on `device` ("tpu", "gpu" or "cpu")."""
+def gpu_compute_capabilities():
+    """(major, minor) compute capability of every GPU TensorFlow sees (an empty list on CPU/TPU hosts)."""
+    capabilities = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        capabilities.append(tuple(details.get("compute_capability") or (0, 0)))
+    return capabilities
+
+
+def auto_precision(device, gpu_capabilities=None):
+    """What `precision="auto"` means on `device` ("tpu", "gpu" or "cpu").
+
+    bfloat16 where the hardware multiplies it natively and it needs no loss scaling: TPUs, GPUs of compute
+    capability 8.0 and above (A100, H100/H200, L4, RTX 30xx and later) and CPUs with AVX512-BF16/AMX. Older
+    GPUs (V100, T4) get float16 with Keras' dynamic loss scaling; other CPUs float32.
+    """
     if device == "tpu":
         return "mixed_bfloat16"
     if device == "gpu":
-        return "mixed_float16"
+        capabilities = gpu_compute_capabilities() if gpu_capabilities is None else gpu_capabilities
+        return "mixed_bfloat16" if capabilities and min(capabilities) >= (8, 0) else "mixed_float16"
     return "mixed_bfloat16" if cpu_supports_bfloat16() else "float32"
+
+
+def auto_jit_compile(jit_compile, strategy):
+    """What `jit_compile="auto"` means for a run under `strategy`.
+
+    Keras turns its own "auto" off under any tf.distribute strategy, so MirroredStrategy and TPU runs would go
+    without XLA. The workbench compiles with XLA on GPUs and TPUs (a TPU needs it; on GPUs it fuses the
+    elementwise work) and leaves it off on CPUs, where it was slower (BERT-Tiny 163 vs 186 seq/s,
+    docs/measurements.md). An explicit True/False is kept.
+    """
+    if jit_compile != "auto":
+        return bool(jit_compile)
+    return getattr(strategy, "workbench_device", "cpu") in ("gpu", "tpu")
 
 
 @contextlib.contextmanager
@@ -80,13 +110,15 @@ def get_strategy(kind="auto", precision="auto", tpu=None):
     """A `tf.distribute` strategy, and the matching global mixed-precision policy.
 
     Args:
-        kind: `"auto"` (a TPU if one connects, else MirroredStrategy over all GPUs
+        kind: `"auto"` (a TPU if one connects (a TPU that is indicated but does not
+            connect is a warning, then the other devices), else MirroredStrategy over all GPUs
             when there are several, else the default strategy), `"tpu"`, `"gpu"`
             (one GPU, or all of them mirrored), `"mirrored"` (all local devices
             of the strongest kind, also several logical CPUs), `"multi_worker"`
             (MultiWorkerMirroredStrategy, configured by TF_CONFIG), `"cpu"`.
-        precision: `"auto"` (bfloat16 on TPU, float16 on GPU, bfloat16 on a CPU
-            with native bfloat16 (`cpu_supports_bfloat16`), else float32), or
+        precision: `"auto"` (`auto_precision`: bfloat16 on TPUs, on GPUs of compute
+            capability >= 8.0 and on CPUs with native bfloat16, float16 on older GPUs,
+            else float32), or
             `"float32"` (the original's numerics), `"mixed_float16"`, `"mixed_bfloat16"`.
         tpu: TPU name or address; by default found from the environment.
 
@@ -107,7 +139,15 @@ def get_strategy(kind="auto", precision="auto", tpu=None):
 
     strategy, device = None, "cpu"
     if kind in ("auto", "tpu"):
-        resolver = _tpu_resolver(tpu)
+        try:
+            resolver = _tpu_resolver(tpu)
+        except RuntimeError as error:
+            if kind == "tpu":
+                raise
+            # "auto" on a host where something only *looks* like a TPU (a stale TPU_NAME, /dev/vfio devices
+            # of a GPU host): say so and go on with the devices that are there.
+            log.warning("%s; strategy='auto' goes on without a TPU", error)
+            resolver = None
         if resolver is not None:
             strategy, device = tf.distribute.TPUStrategy(resolver), "tpu"
         elif kind == "tpu":

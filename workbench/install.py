@@ -1,0 +1,117 @@
+"""Install the workbench into the running Python, also on a TPU VM where TensorFlow is `tensorflow-tpu`.
+
+Why a module and not one pip line: on a TPU VM (Colab v5e/v6e, Cloud TPU VMs) TensorFlow is the
+`tensorflow-tpu` distribution with `libtpu`, but keras-hub requires `tensorflow-text`, whose own requirement on
+the `tensorflow` distribution makes pip install plain TensorFlow beside it (two TensorFlows in one environment;
+the second one's import wins and the TPU is gone). pip has no way to say that `tensorflow-tpu` provides
+`tensorflow`, so the TPU install takes three steps: `tensorflow-tpu` (which brings `libtpu`), then
+`tensorflow-text` and keras-hub without their dependencies, then everything else the workbench needs with
+TensorFlow left out. Afterwards it checks that no `tensorflow` distribution got in.
+
+This module uses the standard library only, so it runs before anything is installed:
+
+    python -m workbench.install                # this checkout, editable, with plain TensorFlow
+    python -m workbench.install --tpu          # the same on a TPU VM (tensorflow-tpu 2.20 + libtpu)
+    python -m workbench.install --tpu --source dist/bert_workbench-0.1.0-py3-none-any.whl
+    python -m workbench.install --constraints .ci/requirements-tpu.lock --tpu --extras test   # CI's exact set
+"""
+
+import argparse
+import importlib.metadata
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import zipfile
+
+# The TensorFlow TPU build on the package index (Python 3.12 wheels): 2.20.0 is the newest there is.
+TPU_TENSORFLOW = "tensorflow-tpu>=2.20,<2.21"
+TPU_TENSORFLOW_TEXT = "tensorflow-text>=2.20.1,<2.21"
+# Distributions that must not be resolved normally on a TPU VM: each pulls in plain `tensorflow`.
+NO_DEPS_ON_TPU = ("tensorflow", "tensorflow-text", "keras-hub")
+
+
+def _name(requirement):
+    return re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def project_requirements(source, extras=()):
+    """The workbench's requirements (with the named extras) from a checkout's pyproject.toml or a wheel."""
+    if os.path.isdir(source):
+        project = tomllib.loads(open(os.path.join(source, "pyproject.toml"), "rb").read().decode())["project"]
+        requirements = list(project["dependencies"])
+        for extra in extras:
+            if extra not in project.get("optional-dependencies", {}):
+                raise SystemExit(f"{source}/pyproject.toml has no extra {extra!r}")
+            requirements += project["optional-dependencies"][extra]
+        return requirements
+    if source.endswith(".whl") and os.path.exists(source):
+        with zipfile.ZipFile(source) as wheel:
+            metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+            lines = wheel.read(metadata).decode().splitlines()
+        requirements = []
+        for line in lines:
+            if line.startswith("Requires-Dist:"):
+                text = line.split(":", 1)[1].strip()
+                marker = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", text)
+                if marker is None or marker.group(1) in extras:
+                    requirements.append(re.sub(r";\s*extra\s*==\s*['\"][^'\"]+['\"]", "", text))
+        return requirements
+    raise SystemExit(f"--source {source!r}: expected a checkout (a folder with pyproject.toml) or a .whl file")
+
+
+def _pip(args, constraints):
+    command = [sys.executable, "-m", "pip", "install", *args]
+    if constraints:
+        command += ["-c", constraints]
+    print("+", " ".join(command), flush=True)
+    subprocess.run(command, check=True)
+
+
+def install(source=".", tpu=False, extras=(), constraints=None, editable=None):
+    """Install the workbench from `source` into this Python; `tpu=True` for a TPU VM (see the module docstring)."""
+    editable = os.path.isdir(source) if editable is None else editable
+    target = ["-e", f"{source}[{','.join(extras)}]" if extras else source] if editable else [source]
+    if not tpu:
+        _pip(target, constraints)
+        return
+    requirements = project_requirements(source, extras)
+    _pip([TPU_TENSORFLOW], constraints)
+    keras_hub = next(r for r in requirements if _name(r) == "keras-hub")
+    _pip(["--no-deps", TPU_TENSORFLOW_TEXT, keras_hub], constraints)
+    importlib.invalidate_caches()
+    hub_needs = [r.split(";")[0] for r in importlib.metadata.requires("keras-hub") or [] if "extra ==" not in r]
+    rest = [r for r in requirements + hub_needs if _name(r) not in NO_DEPS_ON_TPU]
+    _pip(rest, constraints)
+    _pip(["--no-deps", *target], constraints)
+    check_tpu_environment()
+
+
+def check_tpu_environment():
+    """Fail when plain `tensorflow` sits beside `tensorflow-tpu` (its import would shadow the TPU build)."""
+    installed = {(d.metadata["Name"] or "").lower() for d in importlib.metadata.distributions()}
+    if "tensorflow" in installed:
+        raise SystemExit(
+            "Both `tensorflow` and `tensorflow-tpu` are installed; `pip uninstall -y tensorflow` and run "
+            "`python -m workbench.install --tpu` again"
+        )
+    if "tensorflow-tpu" not in installed:
+        raise SystemExit("`tensorflow-tpu` is not installed")
+    print("TPU environment: tensorflow-tpu", importlib.metadata.version("tensorflow-tpu"), "and no plain tensorflow")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m workbench.install", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", default=".", help="a checkout folder (default: .) or a wheel file")
+    parser.add_argument("--tpu", action="store_true", help="TPU VM: tensorflow-tpu + libtpu, no plain tensorflow")
+    parser.add_argument("--extras", default="", help="comma-separated extras, e.g. test")
+    parser.add_argument("--constraints", help="a pip constraints file (CI: .ci/requirements.lock)")
+    parser.add_argument("--no-editable", action="store_true", help="install a checkout as a regular package")
+    args = parser.parse_args(argv)
+    extras = tuple(e for e in args.extras.split(",") if e)
+    install(args.source, args.tpu, extras, args.constraints, editable=False if args.no_editable else None)
+
+
+if __name__ == "__main__":
+    main()
