@@ -207,7 +207,8 @@ class BertTokenizer(keras_hub.tokenizers.BertTokenizer):
             return tf_text.regex_split(self.normalize(texts), r" |" + _PUNCTUATION_RE2, _PUNCTUATION_RE2)
         # Cut the raw text at special tokens first (as keras-hub does), then
         # normalise and split the other pieces only.
-        pieces = tf_text.regex_split(texts, pattern, pattern)
+        # (regex_split stops at a NUL character; \x01 is deleted by the cleaning too.)
+        pieces = tf_text.regex_split(tf.strings.regex_replace(texts, "\x00", "\x01"), pattern, pattern)
         flat = pieces.flat_values
         special = tf.strings.regex_full_match(flat, pattern)
         plain = tf.where(special, "", self.normalize(flat))
