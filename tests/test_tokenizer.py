@@ -255,14 +255,17 @@ def test_special_tokens_in_strings_give_their_ids_in_both_paths():
     tokenizer = BertTokenizer(toy := load_vocab_list() + ["<x>"], lowercase=True, special_tokens=["<x>"],
                               special_tokens_in_strings=True)  # fmt: skip
     vocab = {t: i for i, t in enumerate(toy)}
+    texts, expected = [], []
     for text in CORPUS[:60] + ["Café[SEP]naïve", "<x>中国<x>", "[SEP][SEP]", "a[MASK]b [CLS]"]:
         text = text[: len(text) // 2] + "[SEP]" + text[len(text) // 2 :] + "<x>"
-        expected = []
+        ids = []
         for piece in re.split(r"(\[SEP\]|\[CLS\]|\[MASK\]|\[PAD\]|<x>)", text):
             is_special = piece in ("[SEP]", "[CLS]", "[MASK]", "[PAD]", "<x>")
-            expected += [vocab[piece]] if is_special else [vocab[t] for t in full_tokenize(piece, vocab)]
-        assert tokenizer.encode_with_offsets(text)[0] == expected, text
-        assert _ids(tokenizer, [text]) == [expected], text
+            ids += [vocab[piece]] if is_special else [vocab[t] for t in full_tokenize(piece, vocab)]
+        assert tokenizer.encode_with_offsets(text)[0] == ids, text
+        texts.append(text)
+        expected.append(ids)
+    assert _ids(tokenizer, texts) == expected
 
 
 def load_vocab_list():
