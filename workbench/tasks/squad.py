@@ -104,7 +104,9 @@ class SquadTask(Task):
         n_best_size: candidate starts and ends considered per window (20).
         max_answer_length: longest answer in tokens (30).
         null_score_diff_threshold: v2.0 predicts no answer when the null score
-            exceeds the best span's score by more than this (0.0).
+            exceeds the best span's score by more than this (0.0). Scores follow
+            the official script given our null_odds.json, which also counts a
+            difference above 1.0 (its --na-prob-thresh) as no answer.
     """
 
     head = "span"
@@ -176,7 +178,8 @@ class SquadTask(Task):
                     if impossible and self.version == "1.1":
                         raise ValueError(f"{where}: question {qa['id']} is_impossible, which SQuAD v1.1 does not allow")
                     answers = [] if impossible else qa.get("answers", [])
-                    if not impossible and not answers and split == "train":
+                    if not impossible and not answers and (split == "train" or self.version == "1.1"):
+                        # (v1.1: the official evaluation cannot score such a question either)
                         raise ValueError(f"{where}: question {qa['id']} has no answers and is not marked is_impossible")
                     start, found = None, None
                     if answers:
