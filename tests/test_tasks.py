@@ -207,9 +207,13 @@ def test_squad_bad_answers_are_counted_and_left_out_as_the_original_does(tmp_pat
     assert features.counts == {"featurized": 2, "not_found": 2}
     row = features.meta["example_index"].tolist().index(1)
     start, end = features.labels["start_logits"][row], features.labels["end_logits"][row]
-    assert (
-        examples[1].context[features.meta["char_starts"][row][start] : features.meta["char_ends"][row][end]] == "Alice"
-    )
+    char_start, char_end = features.meta["char_starts"][row][start], features.meta["char_ends"][row][end]
+    assert examples[1].context[char_start:char_end] == "Alice"
+    # A v1.1 dev question without answers: the official evaluation cannot score it; said at load.
+    qas[0]["answers"] = []
+    (d / "dev-v1.1.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"dev-v1.1.json: data\[0\].paragraphs\[0\]: question ok has no answers"):
+        task.load(str(tmp_path), "dev")
 
 
 def test_iob1_to_iob2_and_ner_word_labels(tokenizer):
