@@ -55,7 +55,7 @@ def explorer(toy_vocab):
     from workbench.models.encoder import BertEncoder
     from workbench.text.tokenizer import BertTokenizer
 
-    tokenizer = BertTokenizer(str(toy_vocab))
+    tokenizer = BertTokenizer(str(toy_vocab), lowercase=True)
     encoder = BertEncoder.from_config_object(
         BertConfig.from_size(
             "tiny", vocab_size=tokenizer.vocabulary_size(), max_position_embeddings=16, num_attention_heads=4

@@ -184,31 +184,36 @@ def test_squad_decoding_maps_back_to_the_original_text(tokenizer):
     )
 
 
-def test_squad_bad_answers_are_counted_and_left_out(tmp_path, tokenizer):
+def test_squad_bad_answers_are_counted_and_left_out_as_the_original_does(tmp_path, tokenizer):
     d = tmp_path / "squad1"
     d.mkdir()
-    data = {
-        "data": [
-            {
-                "title": "t",
-                "paragraphs": [
-                    {
-                        "context": "Alice lives in Paris.",
-                        "qas": [
-                            {"id": "ok", "question": "Where?", "answers": [{"text": "Paris", "answer_start": 15}]},
-                            {"id": "bad", "question": "Who?", "answers": [{"text": "Alice", "answer_start": 3}]},
-                        ],
-                    }
-                ],
-            }
-        ]
-    }
+    qas = [
+        {"id": "ok", "question": "Where?", "answers": [{"text": "Paris", "answer_start": 15}]},
+        # Off by 3 characters, but inside the words "Alice lives": kept, as run_squad.py keeps it.
+        {"id": "off", "question": "Who?", "answers": [{"text": "Alice", "answer_start": 3}]},
+        # Not in the words at its offset: run_squad.py cannot find it and skips it.
+        {"id": "lost", "question": "Where?", "answers": [{"text": "Paris", "answer_start": 0}]},
+        {"id": "nostart", "question": "Where?", "answers": [{"text": "Paris"}]},
+    ]
+    data = {"data": [{"title": "t", "paragraphs": [{"context": "Alice lives in Paris.", "qas": qas}]}]}
     (d / "train-v1.1.json").write_text(json.dumps(data))
     task = get_task("squad1")
     examples = task.load(str(tmp_path), "train")
-    assert task.mismatched_answers["train"] == ["bad"]
+    assert task.mismatched_answers["train"] == ["off", "lost", "nostart"]
+    assert task.unfound_answers["train"] == ["lost", "nostart"]
+    assert task.answer_counts["train"] == {"answers": 4, "mismatched": 3, "not_found": 2}
     features = task.featurize(examples, tokenizer, 32, training=True)
-    assert set(features.meta["example_index"].tolist()) == {0}
+    assert set(features.meta["example_index"].tolist()) == {0, 1}
+    assert features.counts == {"featurized": 2, "not_found": 2}
+    row = features.meta["example_index"].tolist().index(1)
+    start, end = features.labels["start_logits"][row], features.labels["end_logits"][row]
+    char_start, char_end = features.meta["char_starts"][row][start], features.meta["char_ends"][row][end]
+    assert examples[1].context[char_start:char_end] == "Alice"
+    # A v1.1 dev question without answers: the official evaluation cannot score it; said at load.
+    qas[0]["answers"] = []
+    (d / "dev-v1.1.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"dev-v1.1.json: data\[0\].paragraphs\[0\]: question ok has no answers"):
+        task.load(str(tmp_path), "dev")
 
 
 def test_iob1_to_iob2_and_ner_word_labels(tokenizer):

@@ -1,4 +1,5 @@
 import random
+import re
 import unicodedata
 
 import keras_hub
@@ -209,3 +210,108 @@ def test_build_vocab_from_corpus(tmp_path):
     ids = np.concatenate(tokenizer(tf.constant(corpus)).to_list())
     assert unk not in ids
     assert "the" in vocab and "quick" in vocab
+
+
+# ---- keras-hub's BertTokenizer contract ------------------------------------------------
+KH_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox", ".", "THE", "<x>"]
+
+
+def _ids(tokenizer, texts):
+    out = tokenizer(tf.constant(texts))
+    return out.to_list() if hasattr(out, "to_list") else [list(map(int, row)) for row in out]
+
+
+def test_defaults_and_arguments_match_keras_hub():
+    texts = ["the quick brown fox.", "THE QUICK Fox", "the[SEP]fox", ""]
+    for options in ({}, {"lowercase": True}, {"lowercase": False}, {"special_tokens_in_strings": True}):
+        theirs = keras_hub.tokenizers.BertTokenizer(vocabulary=KH_VOCAB, **options)
+        ours = BertTokenizer(KH_VOCAB, **options)
+        assert _ids(ours, texts) == _ids(theirs, texts), options
+        assert ours.lowercase == ours.do_lower_case == bool(options.get("lowercase", False))
+    # Cased by default, as keras-hub's: a drop-in swap does not lowercase.
+    assert _ids(BertTokenizer(KH_VOCAB), ["THE the"]) == [[10, 5]]
+    fixed = BertTokenizer(KH_VOCAB, sequence_length=4)
+    assert fixed(tf.constant("the fox")).numpy().tolist() == [5, 8, 0, 0]
+    assert BertTokenizer(KH_VOCAB, dtype="string")(tf.constant(["the fox"])).to_list() == [[b"the", b"fox"]]
+
+
+def test_special_tokens_in_strings_give_their_ids_in_both_paths():
+    text = "[CLS] THE [MASK] FOX [SEP] [PAD]"
+    tokenizer = BertTokenizer(KH_VOCAB, lowercase=True, special_tokens_in_strings=True)
+    assert _ids(tokenizer, [text]) == [[2, 5, 4, 8, 3, 0]]
+    assert tokenizer.tokenize_with_offsets(text) == [
+        ("[CLS]", 0, 5),
+        ("the", 6, 9),
+        ("[MASK]", 10, 16),
+        ("fox", 17, 20),
+        ("[SEP]", 21, 26),
+        ("[PAD]", 27, 32),
+    ]
+    # Off (the default): the characters are tokenized, as the original does.
+    plain = BertTokenizer(KH_VOCAB, lowercase=True)
+    assert _ids(plain, [text])[0][:3] == [1, 1, 1]  # "[", "cls", "]" are not in this vocabulary
+    # Extra special tokens, glued to words, next to accents and CJK: both paths agree
+    # and the text between special tokens is tokenized as the original does.
+    tokenizer = BertTokenizer(toy := load_vocab_list() + ["<x>"], lowercase=True, special_tokens=["<x>"],
+                              special_tokens_in_strings=True)  # fmt: skip
+    vocab = {t: i for i, t in enumerate(toy)}
+    texts, expected = [], []
+    for text in CORPUS[:60] + ["Café[SEP]naïve", "<x>中国<x>", "[SEP][SEP]", "a[MASK]b [CLS]"]:
+        text = text[: len(text) // 2] + "[SEP]" + text[len(text) // 2 :] + "<x>"
+        ids = []
+        for piece in re.split(r"(\[SEP\]|\[CLS\]|\[MASK\]|\[PAD\]|<x>)", text):
+            is_special = piece in ("[SEP]", "[CLS]", "[MASK]", "[PAD]", "<x>")
+            ids += [vocab[piece]] if is_special else [vocab[t] for t in full_tokenize(piece, vocab)]
+        assert tokenizer.encode_with_offsets(text)[0] == ids, text
+        texts.append(text)
+        expected.append(ids)
+    assert _ids(tokenizer, texts) == expected
+
+
+def load_vocab_list():
+    from conftest import TOY_VOCAB
+
+    return list(dict.fromkeys(TOY_VOCAB))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"split": False}, "split=True is the only value"),
+        ({"split_on_cjk": False}, "split_on_cjk=True is the only value"),
+        ({"suffix_indicator": "@@"}, "suffix_indicator='##' is the only value"),
+        ({"lowercase": False, "strip_accents": True}, "strips accents exactly when it lowercases"),
+        ({"lowercase": True, "strip_accents": False}, "strips accents exactly when it lowercases"),
+    ],
+)
+def test_arguments_the_original_cannot_honour_are_rejected(options, message):
+    with pytest.raises(ValueError, match=message):
+        BertTokenizer(KH_VOCAB, **options)
+    BertTokenizer(KH_VOCAB, lowercase=True, strip_accents=True, split=True, suffix_indicator="##")
+    with pytest.raises(ValueError, match=r"missing special token\(s\) \['\[CLS\]'"):
+        BertTokenizer(["[PAD]", "[UNK]", "a"])
+
+
+def test_config_round_trip_and_older_configs():
+    import keras
+
+    tokenizer = BertTokenizer(KH_VOCAB, lowercase=True, special_tokens_in_strings=True)
+    config = tokenizer.get_config()
+    assert config["lowercase"] is True and config["strip_accents"] is True and config["special_tokens_in_strings"]
+    clone = BertTokenizer.from_config(config)
+    clone.set_vocabulary(KH_VOCAB)
+    assert _ids(clone, ["[CLS] THE Fox"]) == [[2, 5, 8]]
+    # Saved before strip_accents followed lowercase: {"lowercase": True, "strip_accents": False}.
+    old = keras.layers.deserialize(keras.layers.serialize(BertTokenizer(KH_VOCAB, lowercase=True)))
+    config = dict(old.get_config(), strip_accents=False)
+    legacy = BertTokenizer.from_config(config)
+    legacy.set_vocabulary(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cafe"])
+    assert legacy.do_lower_case and _ids(legacy, ["CAFÉ"]) == [[5]]
+
+
+def test_only_public_keras_hub_api():
+    import inspect
+
+    import workbench.text.tokenizer as module
+
+    assert "keras_hub.src" not in inspect.getsource(module)

@@ -37,10 +37,26 @@ def hidden_states(model, inputs):
 
 
 def read_lines(path):
-    with open(path, encoding="utf-8") as f:
-        lines = [line.rstrip("\n") for line in f]
-    pairs = [line.split(" ||| ", 1) if " ||| " in line else [line, None] for line in lines if line.strip()]
-    return [a for a, _ in pairs], [b for _, b in pairs]
+    """(texts_a, texts_b) of an `extract_features.py` input file, one example per
+    line, as the original reads it: lines end at "\\n" only, are stripped of
+    whitespace, and split at the *last* " ||| " into a pair (texts_b[i] None for
+    a single sentence). A blank line stays an example (`[CLS] [SEP]`), so
+    example i is always line i + 1. Invalid UTF-8 is an error naming the line
+    (the original silently drops the bytes)."""
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # the newline ending the last line
+    texts_a, texts_b = [], []
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}, line {number}: not UTF-8 ({e.reason} at byte {e.start})") from None
+        a, separator, b = line.rpartition(" ||| ")
+        texts_a.append(a if separator else line)
+        texts_b.append(b if separator else None)
+    return texts_a, texts_b
 
 
 def extract_features(
@@ -48,13 +64,15 @@ def extract_features(
 ):
     """[{"tokens": [...], "layers": {index: array (tokens, hidden)}}] per input.
 
+    `texts_b` (optional) holds each input's second sentence, None for a single one.
+
     Layer indices count like the original: -1 is the last Transformer layer;
     0 is the embedding output. `max_seq_length` is capped at the model's
     position table.
     """
     max_seq_length = min(max_seq_length, find_encoder(model).max_sequence_length)
-    pairs = texts_b if texts_b is not None and any(b is not None for b in texts_b) else None
-    inputs = encode_pairs(tokenizer, texts_a, [b or "" for b in pairs] if pairs else None, max_seq_length)
+    # Per input: a pair when its second text has tokens, else `[CLS] A [SEP]`.
+    inputs = encode_pairs(tokenizer, texts_a, texts_b, max_seq_length)
     vocab = tokenizer.get_vocabulary()
     results = []
     for start in range(0, len(texts_a), batch_size):

@@ -4,7 +4,13 @@ Featurization follows the original `run_squad.py`: the question (at most
 `max_query_length` tokens) and a window of the context share `max_seq_length`
 tokens; windows start every `doc_stride` tokens; a token seen by several windows
 is only used as an answer start in the window where it has the most context.
-Where the original maps answers through whitespace words and a heuristic
+Training labels too: the annotated characters are widened to whole
+whitespace-separated words (the original's `char_to_word_offset`), an answer
+the original cannot find in those words is skipped (and counted), and the label
+is narrowed to the answer's own word pieces inside them (`_improve_answer_span`),
+except that of several equal candidates we take the annotated one, where the
+original takes the first (docs/differences.md).
+Where the original maps predictions through whitespace words and a heuristic
 (`get_final_text`), we keep every token's character offsets and slice the
 original context, so predictions are exact substrings of it.
 """
@@ -34,6 +40,50 @@ class SquadExample:
     answer_start: int = None  # character offset of the first answer (training target)
     is_impossible: bool = False
     title: str = ""
+    answer_found: bool = None  # the original finds the first answer in whole words (None: not checked)
+
+
+# The original run_squad.py splits contexts into words at these characters only
+# (not at U+00A0, U+2009, U+3000 ..., which str.split() and the tokenizer split at).
+_ORIGINAL_WHITESPACE = frozenset(" \t\r\n\u202f")
+
+
+def whitespace_words(context):
+    """(words, char_to_word): the original's whitespace words of a context and,
+    for every character, the index of its word (for whitespace, of the word
+    before it; -1 before the first word)."""
+    words, char_to_word, after_space = [], [], True
+    for ch in context:
+        if ch in _ORIGINAL_WHITESPACE:
+            after_space = True
+        else:
+            if after_space:
+                words.append(ch)
+            else:
+                words[-1] += ch
+            after_space = False
+        char_to_word.append(len(words) - 1)
+    return words, char_to_word
+
+
+def answer_words(words, char_to_word, answer_start, answer_text):
+    """(first, last) word of an answer as the original finds it, or None where
+    the original logs "Could not find answer" and skips the example: the words
+    under the answer's first and last character, joined by single spaces, must
+    contain the answer with its whitespace (any Unicode whitespace) made single
+    spaces. So an answer ending inside a word takes the whole word, and one
+    starting at a space takes the word before it."""
+    if not isinstance(answer_start, int) or answer_start < 0 or not answer_text:
+        return None
+    answer_end = answer_start + len(answer_text)
+    if answer_end > len(char_to_word):
+        return None
+    first, last = char_to_word[answer_start], char_to_word[answer_end - 1]
+    if first < 0:  # the answer starts in whitespace before the first word
+        return None
+    if " ".join(words[first : last + 1]).find(" ".join(answer_text.split())) == -1:
+        return None
+    return first, last
 
 
 @dataclasses.dataclass
@@ -54,7 +104,9 @@ class SquadTask(Task):
         n_best_size: candidate starts and ends considered per window (20).
         max_answer_length: longest answer in tokens (30).
         null_score_diff_threshold: v2.0 predicts no answer when the null score
-            exceeds the best span's score by more than this (0.0).
+            exceeds the best span's score by more than this (0.0). Scores follow
+            the official script given our null_odds.json, which also counts a
+            difference above 1.0 (its --na-prob-thresh) as no answer.
     """
 
     head = "span"
@@ -86,16 +138,23 @@ class SquadTask(Task):
         self.n_best_size = n_best_size
         self.max_answer_length = max_answer_length
         self.null_score_diff_threshold = null_score_diff_threshold
-        self.mismatched_answers = {}
+        self.mismatched_answers = {}  # split -> qids whose answer text is not the context at answer_start
+        self.unfound_answers = {}  # split -> qids the original cannot find in whole words (not trained on)
+        self.answer_counts = {}  # split -> {"answers", "mismatched", "not_found"}
 
     def files(self, split):
         return f"{split}-v{self.version}.json"
 
     # ---- loading ----
     def load(self, data_dir, split):
-        """Examples of the split. Answers whose text does not match the context
-        at `answer_start` are counted in `mismatched_answers[split]` (qids) and
-        left out of training."""
+        """Examples of the split.
+
+        Two counts per split, the question ids in `mismatched_answers[split]`
+        (the first answer's text is not the context at its `answer_start`) and
+        `unfound_answers[split]` (the original `run_squad.py` cannot find the
+        answer in whole words and skips it in training; so do we), summed up in
+        `answer_counts[split]` and printed when not zero.
+        """
         path = self.path(data_dir, split)
         with open(path, encoding="utf-8") as f:
             try:
@@ -104,13 +163,14 @@ class SquadTask(Task):
                 raise ValueError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise ValueError(f"{path}: expected a SQuAD file with a top-level 'data' list")
-        examples, mismatched = [], []
+        examples, mismatched, unfound = [], [], []
         for a, article in enumerate(data["data"]):
             for p, paragraph in enumerate(article.get("paragraphs", [])):
                 where = f"{path}: data[{a}].paragraphs[{p}]"
                 if "context" not in paragraph or "qas" not in paragraph:
                     raise ValueError(f"{where} lacks 'context' or 'qas'")
                 context = paragraph["context"]
+                words, char_to_word = whitespace_words(context)
                 for qa in paragraph["qas"]:
                     if "id" not in qa or "question" not in qa:
                         raise ValueError(f"{where}: a question lacks 'id' or 'question'")
@@ -118,17 +178,22 @@ class SquadTask(Task):
                     if impossible and self.version == "1.1":
                         raise ValueError(f"{where}: question {qa['id']} is_impossible, which SQuAD v1.1 does not allow")
                     answers = [] if impossible else qa.get("answers", [])
-                    if not impossible and not answers and split == "train":
+                    if not impossible and not answers and (split == "train" or self.version == "1.1"):
+                        # (v1.1: the official evaluation cannot score such a question either)
                         raise ValueError(f"{where}: question {qa['id']} has no answers and is not marked is_impossible")
-                    start = None
+                    start, found = None, None
                     if answers:
                         start = answers[0].get("answer_start")
                         text = answers[0].get("text", "")
-                        if not isinstance(start, int) or " ".join(
-                            context[start : start + len(text)].split()
-                        ) != " ".join(text.split()):
-                            mismatched.append(qa["id"])
+                        if not isinstance(start, int):
                             start = None
+                        if start is None or " ".join(context[start : start + len(text)].split()) != " ".join(
+                            text.split()
+                        ):
+                            mismatched.append(qa["id"])
+                        found = start is not None and answer_words(words, char_to_word, start, text) is not None
+                        if not found:
+                            unfound.append(qa["id"])
                     examples.append(
                         SquadExample(
                             qid=qa["id"],
@@ -138,9 +203,22 @@ class SquadTask(Task):
                             answer_start=start,
                             is_impossible=impossible,
                             title=article.get("title", ""),
+                            answer_found=found,
                         )
                     )
         self.mismatched_answers[split] = mismatched
+        self.unfound_answers[split] = unfound
+        self.answer_counts[split] = {
+            "answers": sum(1 for e in examples if e.answers),
+            "mismatched": len(mismatched),
+            "not_found": len(unfound),
+        }
+        if mismatched or unfound:
+            print(
+                f"{self.name} {split}: {len(mismatched)} answer(s) differ from the context at answer_start, "
+                f"{len(unfound)} answer(s) the original run_squad.py cannot find"
+                + (" (left out of training)" if split == "train" else "")
+            )
         return examples
 
     # ---- featurization: the sliding window ----
@@ -172,25 +250,30 @@ class SquadTask(Task):
             {k: np.concatenate([p.inputs[k] for p in parts]) for k in parts[0].inputs},
             {k: np.concatenate([p.labels[k] for p in parts]) for k in parts[0].labels},
             {k: np.concatenate([p.meta[k] for p in parts]) for k in parts[0].meta},
+            counts={k: sum(p.counts[k] for p in parts) for k in parts[0].counts},
         )
 
     def _featurize(self, examples, tokenizer, max_seq_length, training=False):
         cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
         context_cache = {}
         rows = collections.defaultdict(list)
+        counts = {"featurized": 0, "not_found": 0}
         for index, ex in enumerate(examples):
-            if training and not ex.is_impossible and ex.answer_start is None:
-                continue  # answer text did not match the context: not a training target
-            q_ids = tokenizer.encode_with_offsets(ex.question)[0][: self.max_query_length]
             if ex.context not in context_cache:
-                context_cache[ex.context] = tokenizer.encode_with_offsets(ex.context)
-            d_ids, d_starts, d_ends = context_cache[ex.context]
+                d_ids, d_starts, d_ends = tokenizer.encode_with_offsets(ex.context)
+                words, char_to_word = whitespace_words(ex.context)
+                token_words = [char_to_word[start] for start in d_starts]
+                context_cache[ex.context] = (d_ids, d_starts, d_ends, words, char_to_word, token_words)
+            d_ids, d_starts, d_ends, words, char_to_word, token_words = context_cache[ex.context]
             answer_tokens = None
             if training and not ex.is_impossible:
-                char_start, char_end = ex.answer_start, ex.answer_start + len(ex.answers[0])
-                inside = [i for i in range(len(d_ids)) if d_ends[i] > char_start and d_starts[i] < char_end]
-                if inside:
-                    answer_tokens = (inside[0], inside[-1])
+                span = ex.answers and answer_words(words, char_to_word, ex.answer_start, ex.answers[0])
+                if not span:
+                    counts["not_found"] += 1
+                    continue  # the original logs "Could not find answer" and skips it
+                answer_tokens = self._answer_tokens(tokenizer, ex, span, d_ids, d_starts, d_ends, token_words)
+            counts["featurized"] += 1
+            q_ids = tokenizer.encode_with_offsets(ex.question)[0][: self.max_query_length]
             room = max_seq_length - len(q_ids) - 3
             if room <= 0:
                 raise ValueError(
@@ -235,7 +318,35 @@ class SquadTask(Task):
             "char_ends": array("char_ends", np.int32),
             "max_context": array("max_context", bool),
         }
-        return Features(inputs, labels, meta)
+        return Features(inputs, labels, meta, counts=counts)
+
+    @staticmethod
+    def _answer_tokens(tokenizer, ex, span, d_ids, d_starts, d_ends, token_words):
+        """(first, last) context token of a training answer, as the original
+        labels it: every word piece of the answer's whole words, narrowed to a
+        run of pieces equal to the answer's own pieces when there is one.
+
+        Of several such runs the original takes the first (for " . " annotated
+        after "end." it labels the "." of "end."); we take the one overlapping
+        the annotated characters most (ties: the first), the annotated answer.
+        """
+        first_word, last_word = span
+        # Pieces of words first_word..last_word (a word with no pieces, e.g. only
+        # control characters, contributes none, as in the original).
+        start = next((i for i, w in enumerate(token_words) if w >= first_word), len(token_words))
+        end = next((i for i in range(len(token_words) - 1, -1, -1) if token_words[i] <= last_word), -1)
+        answer_ids = tokenizer.encode_with_offsets(ex.answers[0])[0]
+        n = len(answer_ids)
+        candidates = [s for s in range(start, end - n + 2) if n and d_ids[s : s + n] == answer_ids]
+        if not candidates:
+            return start, end
+        char_start, char_end = ex.answer_start, ex.answer_start + len(ex.answers[0])
+
+        def overlap(s):
+            return min(char_end, d_ends[s + n - 1]) - max(char_start, d_starts[s])
+
+        best = max(candidates, key=lambda s: (overlap(s), -s))
+        return best, best + n - 1
 
     def _windows(self, num_tokens, room):
         """(start, length) of each window over the context tokens."""
@@ -331,7 +442,9 @@ class SquadTask(Task):
         texts = {ex.qid: p.text for ex, p in zip(examples, predictions)}
         if self.version == "1.1":
             return M.squad_v1_evaluate(gold, texts)
-        odds = {ex.qid: p.score_diff for ex, p in zip(examples, predictions)}
+        # Scored as the official script scores the files we write (null_odds.json
+        # as --na-prob-file, its default --na-prob-thresh of 1.0).
+        odds = {ex.qid: _null_odds(p) for ex, p in zip(examples, predictions)}
         result = M.squad_v2_evaluate(gold, texts, odds)
         return {k: v for k, v in result.items() if not k.endswith("_total")}
 
@@ -344,12 +457,16 @@ class SquadTask(Task):
         paths.append(os.path.join(output_dir, "nbest_predictions.json"))
         write_text_atomic(paths[-1], json.dumps(nbest, indent=1, ensure_ascii=False) + "\n")
         if self.version == "2.0":
-            odds = {
-                ex.qid: (p.score_diff if math.isfinite(p.score_diff) else 1e9) for ex, p in zip(examples, predictions)
-            }
+            odds = {ex.qid: _null_odds(p) for ex, p in zip(examples, predictions)}
             paths.append(os.path.join(output_dir, "null_odds.json"))
             write_text_atomic(paths[-1], json.dumps(odds, indent=1) + "\n")
         return paths
+
+
+def _null_odds(prediction):
+    """The null odds written to null_odds.json (JSON has no infinity: a question
+    without any non-null span gets 1e9)."""
+    return prediction.score_diff if math.isfinite(prediction.score_diff) else 1e9
 
 
 _FORK_STATE = None

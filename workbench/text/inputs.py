@@ -19,11 +19,15 @@ class Features:
         inputs: model inputs, {name: int32 array (N, ...)}.
         labels: an array (N, ...) or {name: array}, None for unlabelled splits.
         meta: what decoding predictions needs (e.g. SQuAD token offsets).
+        counts: what featurization left out or noticed, {name: number} (SQuAD:
+            "featurized" examples and "not_found" training answers skipped as
+            the original skips them); empty when nothing is counted.
     """
 
     inputs: dict
     labels: object = None
     meta: dict = dataclasses.field(default_factory=dict)
+    counts: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self):
         return len(next(iter(self.inputs.values())))
@@ -61,8 +65,12 @@ def truncate_pair(a, b, max_tokens):
 
 
 def pack(ids_a, ids_b, max_seq_length, cls_id, sep_id):
-    """One example's (token_ids, segment_ids, padding_mask) lists, padded."""
-    if ids_b is None:
+    """One example's (token_ids, segment_ids, padding_mask) lists, padded.
+
+    A second segment with no tokens (None, "", only whitespace) is left out with
+    its [SEP], as the original `run_classifier.py` and `extract_features.py` do:
+    `[CLS] A [SEP]`, not `[CLS] A [SEP] [SEP]`."""
+    if not ids_b:
         ids_a = ids_a[: max_seq_length - 2]
         tokens = [cls_id] + ids_a + [sep_id]
         segments = [0] * len(tokens)
@@ -75,7 +83,8 @@ def pack(ids_a, ids_b, max_seq_length, cls_id, sep_id):
 
 
 def encode_pairs(tokenizer, texts_a, texts_b, max_seq_length):
-    """Inputs for sentences (texts_b None) or sentence pairs, shape (N, max_seq_length)."""
+    """Inputs for sentences (texts_b None) or sentence pairs, shape (N, max_seq_length).
+    A row of `texts_b` that is None or has no tokens gives a single sentence."""
     if max_seq_length < 3:
         raise ValueError(f"max_seq_length must be at least 3, got {max_seq_length}")
     ids_a = tokenize_batch(tokenizer, texts_a)

@@ -17,12 +17,12 @@ original ids; `tests/test_tokenizer.py` measures keras-hub's difference and ours
 
 import collections
 import os
+import re
 
 import keras
 import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
-from keras_hub.src.tokenizers.word_piece_tokenizer import pretokenize
 
 from workbench.models.encoder import BertEncoder
 from workbench.text.wordpiece import (  # noqa: F401  (re-exported: the tokenizer's public helpers)
@@ -70,13 +70,37 @@ def build_vocab(texts, vocab_size, lowercase=True, reserved_tokens=SPECIAL_TOKEN
 
 
 # ---- the tokenizer ------------------------------------------------------------------
+# Word splitting of normalised text (where every whitespace is already " "):
+# at spaces and at every punctuation character, which stays a word of its own.
+# Punctuation is the original's: all non-alphanumeric ASCII and Unicode class P.
+_PUNCTUATION_RE2 = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
+
+# keras-hub arguments with one value only: the original BERT always splits text
+# into words, always splits CJK ideographs, and marks word continuations "##".
+_FIXED_ARGUMENTS = {"split": True, "split_on_cjk": True, "suffix_indicator": "##"}
+
+
 @keras.saving.register_keras_serializable(package="workbench")
-class BertTokenizer(keras_hub.models.BertTokenizer):
+class BertTokenizer(keras_hub.tokenizers.BertTokenizer):
     """The original BERT `FullTokenizer` as a keras-hub tokenizer layer.
+
+    A drop-in `keras_hub.tokenizers.BertTokenizer`: the same arguments with the
+    same defaults, so `lowercase` is False (cased) unless asked, as in keras-hub;
+    the original's `do_lower_case` defaults to True, which is why every loader
+    here passes the casing of the checkpoint or vocabulary explicitly.
 
     Args:
         vocabulary: a list of tokens or the path of a `vocab.txt`.
-        lowercase: the original's `do_lower_case` (lowercase and strip accents).
+        lowercase: the original's `do_lower_case`: lowercase *and* strip accents.
+        strip_accents: None (follow `lowercase`, as the original does) or the
+            same value as `lowercase`; the original has no other combination.
+        special_tokens_in_strings: find the special tokens ([CLS], [SEP], [PAD],
+            [MASK] and `special_tokens`) written in the text, as keras-hub does,
+            and give their ids instead of tokenizing their characters.
+        **kwargs: the other `keras_hub.tokenizers.BertTokenizer` arguments
+            (`sequence_length`, `oov_token`, `special_tokens`, `dtype`, ...);
+            `split`, `split_on_cjk` and `suffix_indicator` only with their
+            default values, the original's.
 
     Example:
     ```python
@@ -89,37 +113,77 @@ class BertTokenizer(keras_hub.models.BertTokenizer):
     # keras-hub pairs tokenizers with backbones when loading a preset directory.
     backbone_cls = BertEncoder
 
-    def __init__(self, vocabulary=None, lowercase=True, **kwargs):
+    def __init__(self, vocabulary=None, lowercase=False, strip_accents=None, special_tokens_in_strings=False, **kwargs):
+        for name, value in _FIXED_ARGUMENTS.items():
+            if name in kwargs and kwargs.pop(name) != value:
+                raise ValueError(
+                    f"BertTokenizer: {name}={value!r} is the only value the original BERT tokenizer supports; "
+                    "use keras_hub.tokenizers.WordPieceTokenizer for other word splitting"
+                )
+        if strip_accents is not None and bool(strip_accents) != bool(lowercase):
+            raise ValueError(
+                f"BertTokenizer: lowercase={lowercase} with strip_accents={strip_accents}: the original BERT "
+                "tokenizer strips accents exactly when it lowercases (do_lower_case); leave strip_accents=None"
+            )
         if isinstance(vocabulary, (str, os.PathLike)):
             vocabulary = load_vocab(vocabulary)
         elif vocabulary is not None:
             vocabulary = list(vocabulary)
             check_vocab(vocabulary)
+        self._extra_special_tokens = list(kwargs.get("special_tokens") or [])
         # keras-hub's own normalisation stays off: we normalise as the original.
-        kwargs.pop("strip_accents", None)
-        super().__init__(vocabulary=vocabulary, lowercase=False, **kwargs)
-        self.do_lower_case = lowercase
+        super().__init__(
+            vocabulary=vocabulary, lowercase=False, special_tokens_in_strings=special_tokens_in_strings, **kwargs
+        )
+        self.lowercase = self.strip_accents = bool(lowercase)
+
+    @property
+    def do_lower_case(self):
+        """The original's name for `lowercase` (lowercase and strip accents)."""
+        return self.lowercase
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("lowercase") and config.get("strip_accents") is False:
+            # Saved before strip_accents followed lowercase in the config (it was
+            # always False then, and accents were stripped whenever lowercasing).
+            config["strip_accents"] = None
+        return super().from_config(config)
 
     # keras-hub calls this again when a saved tokenizer loads its assets.
     def set_vocabulary(self, vocabulary):
         if isinstance(vocabulary, (str, os.PathLike)):
             vocabulary = load_vocab(vocabulary)
         super().set_vocabulary(vocabulary)
+        self._vocab_index = None
+        self._wordpiece = None
         if self.vocabulary is not None:
             self._vocab_index = {t: i for i, t in enumerate(self.vocabulary)}
+            # Built here, outside any tf.data pipeline (tf-text needs that).
+            # Allows 200 characters of up to 4 UTF-8 bytes each; the
+            # 200-character rule itself is applied in `tokenize`.
+            self._wordpiece = tf_text.FastWordpieceTokenizer(
+                vocab=self.vocabulary,
+                token_out_type=self.compute_dtype,
+                suffix_indicator="##",
+                unknown_token=self.oov_token,
+                no_pretokenization=True,
+                support_detokenization=True,
+                max_bytes_per_word=4 * MAX_CHARS_PER_WORD,
+            )
 
-    def _set_vocabulary_tf(self):
-        # Allow 200 characters of up to 4 UTF-8 bytes each; the 200-character
-        # rule itself is applied in `_tokenize_tf`.
-        self._fast_word_piece = tf_text.FastWordpieceTokenizer(
-            vocab=self.vocabulary,
-            token_out_type=self.compute_dtype,
-            suffix_indicator=self.suffix_indicator,
-            unknown_token=self.oov_token,
-            no_pretokenization=True,
-            support_detokenization=True,
-            max_bytes_per_word=4 * MAX_CHARS_PER_WORD,
-        )
+    def _require_vocabulary(self):
+        if self.vocabulary is None:
+            raise ValueError("BertTokenizer has no vocabulary: pass `vocabulary` (a list or a vocab.txt path)")
+
+    def _special_pattern(self):
+        """A regex (RE2 and Python) matching the special tokens to find in
+        strings, longest first; None when `special_tokens_in_strings` is off."""
+        if not self.special_tokens_in_strings:
+            return None
+        tokens = sorted(set(self.special_tokens) | set(self._extra_special_tokens), key=lambda t: (-len(t), t))
+        return "|".join(re.escape(t) for t in tokens)
 
     # ---- TensorFlow path ----
     def normalize(self, inputs):
@@ -135,34 +199,62 @@ class BertTokenizer(keras_hub.models.BertTokenizer):
             text = tf.strings.regex_replace(text, r"\p{Mn}", "")
         return text
 
-    def _tokenize_tf(self, inputs):
-        self._maybe_initialized_tf()
+    def _words(self, texts):
+        """Words of a batch of texts, ragged (batch, words): normalised, split at
+        spaces and punctuation; special tokens (when asked) kept whole."""
+        pattern = self._special_pattern()
+        if pattern is None:
+            return tf_text.regex_split(self.normalize(texts), r" |" + _PUNCTUATION_RE2, _PUNCTUATION_RE2)
+        # Cut the raw text at special tokens first (as keras-hub does), then
+        # normalise and split the other pieces only.
+        # (regex_split stops at a NUL character; \x01 is deleted by the cleaning too.)
+        pieces = tf_text.regex_split(tf.strings.regex_replace(texts, "\x00", "\x01"), pattern, pattern)
+        flat = pieces.flat_values
+        special = tf.strings.regex_full_match(flat, pattern)
+        plain = tf.where(special, "", self.normalize(flat))
+        words = tf_text.regex_split(plain, r" |" + _PUNCTUATION_RE2, _PUNCTUATION_RE2)
+        specials = tf.RaggedTensor.from_row_lengths(tf.boolean_mask(flat, special), tf.cast(special, tf.int64))
+        words = tf.concat([words, specials], axis=1)  # a piece is either plain words or one special token
+        return pieces.with_flat_values(words).merge_dims(1, 2)
+
+    def tokenize(self, inputs):
+        self._require_vocabulary()
         inputs = tf.convert_to_tensor(inputs)
         unbatched = inputs.shape.rank == 0
         if unbatched:
             inputs = tf.expand_dims(inputs, 0)
-        words = pretokenize(self.normalize(inputs), lowercase=False, strip_accents=False, split=True, split_on_cjk=True)
+        words = self._words(inputs)
         too_long = tf.strings.length(words, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
         words = tf.ragged.map_flat_values(lambda w, t: tf.where(t, self.oov_token, w), words, too_long)
-        tokens = self._fast_word_piece.tokenize(words).merge_dims(-2, -1)
+        tokens = self._wordpiece.tokenize(words).merge_dims(-2, -1)
         if self.sequence_length:
             tokens = tokens.to_tensor(shape=[None, self.sequence_length])
         if unbatched:
             tokens = tf.squeeze(tokens, 0)
         return tokens
 
-    def tokenize(self, inputs):
-        self._check_vocabulary()
-        return self._tokenize_tf(inputs)
-
     # ---- Python path with offsets ----
     def tokenize_with_offsets(self, text):
         """[(token, start, end)] with `text[start:end]` the characters each token
         came from (for an accented letter, the accented original)."""
-        self._check_vocabulary()
+        self._require_vocabulary()
+        pattern = self._special_pattern()
+        pieces = [(text, 0, False)]  # (text, offset, is a special token)
+        if pattern is not None:
+            pieces, position = [], 0
+            for match in re.finditer(pattern, text):
+                pieces += [(text[position : match.start()], position, False), (match.group(), match.start(), True)]
+                position = match.end()
+            pieces.append((text[position:], position, False))
         out = []
-        for word in basic_tokenize_with_offsets(text, lowercase=self.do_lower_case):
-            out.extend(wordpiece_with_offsets(word, self._vocab_index, self.oov_token))
+        for piece, offset, special in pieces:
+            if special:
+                out.append((piece, offset, offset + len(piece)))
+                continue
+            for word in basic_tokenize_with_offsets(piece, lowercase=self.do_lower_case):
+                if offset:
+                    word = [(c, i + offset) for c, i in word]
+                out.extend(wordpiece_with_offsets(word, self._vocab_index, self.oov_token))
         return out
 
     def encode_with_offsets(self, text):
@@ -173,5 +265,5 @@ class BertTokenizer(keras_hub.models.BertTokenizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(lowercase=self.do_lower_case)
+        config.update(lowercase=self.lowercase, strip_accents=self.strip_accents)
         return config
