@@ -29,6 +29,14 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+# With the TPU build of TensorFlow installed (`tensorflow-tpu`, see workbench/install.py), importing TensorFlow on
+# a machine that is no TPU VM asks the Google Cloud metadata server about TPUs and, with no network, waits without
+# end (seen: 13 minutes, then stopped). Where no TPU is in sight, skip that query; a TPU VM is unaffected.
+if not (os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR")):
+    import glob as _glob
+
+    if not (_glob.glob("/dev/accel*") or _glob.glob("/dev/vfio/[0-9]*")):
+        os.environ.setdefault("TPU_SKIP_MDS_QUERY", "1")
 
 # Names are imported on first use (PEP 562), so `python -m workbench --help`
 # and light commands do not pay for importing TensorFlow.

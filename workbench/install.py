@@ -25,15 +25,18 @@ import sys
 import tomllib
 import zipfile
 
-# The TensorFlow TPU build on the package index (Python 3.12 wheels): 2.20.0 is the newest there is.
-TPU_TENSORFLOW = "tensorflow-tpu>=2.20,<2.21"
+# The TensorFlow TPU build on the package index (Python 3.12 wheels): 2.20.0 is the newest there is. It asks for
+# `libtpu~=0.0.14`, which pip reads as any 0.0.x from 0.0.14 on and resolves to the newest (0.0.52 on
+# 2026-11-30); those newer libtpu builds are JAX's and lack TensorFlow's TPU entry points (importing TensorFlow
+# aborts with "ConfigureDistributedTpuOp_DoWork not available in this library"). 0.0.14 imports and runs.
+TPU_TENSORFLOW = ("tensorflow-tpu>=2.20,<2.21", "libtpu~=0.0.14.0")
 TPU_TENSORFLOW_TEXT = "tensorflow-text>=2.20.1,<2.21"
 # Distributions that must not be resolved normally on a TPU VM: each pulls in plain `tensorflow`.
 NO_DEPS_ON_TPU = ("tensorflow", "tensorflow-text", "keras-hub")
 
 
 def _name(requirement):
-    return re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+    return re.sub(r"[-_.]+", "-", re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0]).lower()
 
 
 def project_requirements(source, extras=()):
@@ -77,7 +80,7 @@ def install(source=".", tpu=False, extras=(), constraints=None, editable=None):
         _pip(target, constraints)
         return
     requirements = project_requirements(source, extras)
-    _pip([TPU_TENSORFLOW], constraints)
+    _pip(list(TPU_TENSORFLOW), constraints)
     keras_hub = next(r for r in requirements if _name(r) == "keras-hub")
     _pip(["--no-deps", TPU_TENSORFLOW_TEXT, keras_hub], constraints)
     importlib.invalidate_caches()
@@ -90,7 +93,7 @@ def install(source=".", tpu=False, extras=(), constraints=None, editable=None):
 
 def check_tpu_environment():
     """Fail when plain `tensorflow` sits beside `tensorflow-tpu` (its import would shadow the TPU build)."""
-    installed = {(d.metadata["Name"] or "").lower() for d in importlib.metadata.distributions()}
+    installed = {_name(d.metadata["Name"] or "") for d in importlib.metadata.distributions()}
     if "tensorflow" in installed:
         raise SystemExit(
             "Both `tensorflow` and `tensorflow-tpu` are installed; `pip uninstall -y tensorflow` and run "
