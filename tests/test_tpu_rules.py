@@ -1,0 +1,64 @@
+"""TPU program rules, checked on CPU: every task's model compiles as one XLA program.
+
+A TPU runs only what XLA compiles: static shapes, no strings, ragged tensors or Python callbacks inside a
+step. XLA on the CPU enforces the same rules, so each task's head is compiled here with `jit_compile=True`,
+the fused kernels of `workbench.models.fast_layers` included (inside a compiled step they are inlined), and
+one training step and one evaluation step run on a batch of the task's own featurized samples.
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from workbench.models.config import BertConfig
+from workbench.models.encoder import BertEncoder
+from workbench.models.fast_layers import xla_available
+from workbench.models.optimizer import create_optimizer
+from workbench.tasks.registry import TASK_NAMES, get_task
+from workbench.text.tokenizer import BertTokenizer
+
+SAMPLES = os.path.join(os.path.dirname(__file__), "..", "data", "samples")
+BATCH = 4
+
+pytestmark = pytest.mark.skipif(not xla_available(), reason="this TensorFlow build has no XLA JIT for the CPU")
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer(os.path.join(SAMPLES, "vocab.txt"), lowercase=True)
+
+
+@pytest.mark.parametrize("name", TASK_NAMES)
+def test_every_task_trains_and_evaluates_as_one_xla_program(name, tokenizer):
+    task = get_task(name)
+    examples = task.load(SAMPLES, task.train_split)
+    seq = 128 if task.head == "span" else 32
+    features = task.featurize(examples, tokenizer, seq, training=True)
+    assert len(features) >= BATCH, (name, len(features))
+
+    keras.utils.set_random_seed(0)
+    config = BertConfig.from_size(
+        "tiny",
+        vocab_size=tokenizer.vocabulary_size(),
+        num_hidden_layers=2,
+        hidden_size=32,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=seq,
+    )
+    model = task.build_model(BertEncoder.from_config_object(config))
+    model.compile(optimizer=create_optimizer(1e-3, total_steps=10, warmup_steps=0), loss=task.loss(), jit_compile=True)
+
+    # Static shapes: every batch full, as training batches are with drop_remainder.
+    x, y = next(iter(features.dataset(BATCH, with_labels=True, drop_remainder=True)))
+    for tensor in keras.tree.flatten(x) + keras.tree.flatten(y):
+        assert None not in tensor.shape and tensor.dtype.name != "string", (name, tensor)
+    before = [np.array(v) for v in model.trainable_variables]
+    train_loss = model.train_on_batch(x, y, return_dict=True)["loss"]
+    eval_loss = model.test_on_batch(x, y, return_dict=True)["loss"]
+    assert np.isfinite(train_loss) and np.isfinite(eval_loss), (name, train_loss, eval_loss)
+    assert any(not np.array_equal(b, np.array(v)) for b, v in zip(before, model.trainable_variables)), name
+    # The compiled step really is one XLA program (Keras keeps the compiled train function).
+    assert model.jit_compile is True
