@@ -108,6 +108,17 @@ def test_keras_hub_preset_directory_loads(tmp_path, rng):
     np.testing.assert_allclose(encoder(inputs)["pooled_output"], backbone(inputs)["pooled_output"], atol=1e-6)
 
 
+def test_our_preset_keeps_its_activation(tmp_path, rng):
+    # build_encoder once re-read a gelu_exact preset (a converted Hugging Face
+    # model) with keras-hub's tanh GELU: outputs off by ~1e-3, silently.
+    encoder = randomize(BertEncoder.from_config_object(tiny_config(hidden_act="gelu_exact")), rng, scale=0.5)
+    encoder.save_to_preset(str(tmp_path / "preset"))
+    loaded = build_encoder(str(tmp_path / "preset"))
+    assert loaded.activation == "gelu_exact"
+    inputs = random_inputs(rng)
+    np.testing.assert_array_equal(loaded(inputs)["sequence_output"], encoder(inputs)["sequence_output"])
+
+
 def test_initializer_range_is_honoured():
     wide = BertEncoder.from_config_object(tiny_config(initializer_range=0.5))
     assert 0.2 < np.std(wide.token_embedding.embeddings.numpy()) < 0.5

@@ -316,8 +316,15 @@ class BertEncoder(keras_hub.models.BertBackbone):
         )
 
     @classmethod
-    def from_keras_hub(cls, backbone, activation="gelu"):
-        """Copy a keras-hub `BertBackbone` (e.g. from a preset) into a `BertEncoder`."""
+    def from_keras_hub(cls, backbone, activation=None):
+        """Copy a keras-hub `BertBackbone` (e.g. from a preset) into a `BertEncoder`.
+
+        `activation` defaults to the backbone's own: a `BertEncoder`'s (a preset
+        we wrote, e.g. from a Hugging Face model with the exact GELU), else
+        keras-hub's tanh GELU.
+        """
+        if activation is None:
+            activation = getattr(backbone, "activation", "gelu") if isinstance(backbone, cls) else "gelu"
         if isinstance(backbone, cls) and backbone.activation == activation:
             return backbone
         config = backbone.get_config()
