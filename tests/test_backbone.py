@@ -6,6 +6,7 @@ from numpy_bert import encoder_forward, google_weights_from_keras
 
 from workbench.models.config import BertConfig
 from workbench.models.encoder import BertEncoder, build_encoder
+from workbench.models.keras_internals import transformer_sublayers
 
 
 def randomize(model, rng, scale=0.2):
@@ -58,7 +59,8 @@ def test_encoder_is_a_keras_hub_backbone_and_round_trips(tmp_path, rng):
 
     encoder = BertEncoder.from_config_object(tiny_config(hidden_act="gelu_exact", attention_probs_dropout_prob=0.3))
     assert isinstance(encoder, keras_hub.models.BertBackbone)
-    assert encoder.transformer_layers[0]._self_attention_layer._dropout_layer.rate == 0.3
+    attention = transformer_sublayers(encoder.transformer_layers[0]).self_attention
+    assert attention.dropout == 0.3 and encoder.transformer_layers[0].dropout == 0.1
     assert encoder.to_config_object() == tiny_config(hidden_act="gelu_exact", attention_probs_dropout_prob=0.3)
     path = tmp_path / "encoder.keras"
     encoder.save(path)
@@ -66,6 +68,30 @@ def test_encoder_is_a_keras_hub_backbone_and_round_trips(tmp_path, rng):
     assert isinstance(loaded, BertEncoder) and loaded.activation == "gelu_exact"
     inputs = random_inputs(rng)
     np.testing.assert_array_equal(loaded(inputs)["pooled_output"], encoder(inputs)["pooled_output"])
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_encoder_has_keras_hubs_layers_weights_and_random_draws(dropout):
+    # Same variable paths, shapes and creation order as keras-hub's BertBackbone:
+    # with the same seed both start from identical weights, so presets, weight
+    # files and `set_weights` map one to one.
+    import keras_hub
+
+    sizes = dict(vocabulary_size=60, num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64)
+    keras.utils.set_random_seed(5)
+    hub = keras_hub.models.BertBackbone(**sizes, max_sequence_length=16, dropout=dropout)
+    keras.utils.set_random_seed(5)
+    ours = BertEncoder(**sizes, max_sequence_length=16, dropout=dropout)
+    assert [(w.path, w.shape) for w in ours.weights] == [(w.path, w.shape) for w in hub.weights]
+    for a, b in zip(ours.get_weights(), hub.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert ours.get_config() == {
+        **hub.get_config(),
+        "name": ours.name,
+        "activation": "gelu",
+        "attention_dropout": dropout,
+        "initializer_range": 0.02,
+    }
 
 
 def test_keras_hub_preset_directory_loads(tmp_path, rng):
@@ -80,6 +106,17 @@ def test_keras_hub_preset_directory_loads(tmp_path, rng):
     assert isinstance(encoder, BertEncoder)
     inputs = random_inputs(rng)
     np.testing.assert_allclose(encoder(inputs)["pooled_output"], backbone(inputs)["pooled_output"], atol=1e-6)
+
+
+def test_our_preset_keeps_its_activation(tmp_path, rng):
+    # build_encoder once re-read a gelu_exact preset (a converted Hugging Face
+    # model) with keras-hub's tanh GELU: outputs off by ~1e-3, silently.
+    encoder = randomize(BertEncoder.from_config_object(tiny_config(hidden_act="gelu_exact")), rng, scale=0.5)
+    encoder.save_to_preset(str(tmp_path / "preset"))
+    loaded = build_encoder(str(tmp_path / "preset"))
+    assert loaded.activation == "gelu_exact"
+    inputs = random_inputs(rng)
+    np.testing.assert_array_equal(loaded(inputs)["sequence_output"], encoder(inputs)["sequence_output"])
 
 
 def test_initializer_range_is_honoured():

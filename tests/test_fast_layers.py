@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 from conftest import random_inputs
 
+from workbench.models import fast_layers
 from workbench.models.config import BertConfig
 from workbench.models.encoder import BertEncoder, gelu_exact, gelu_tanh
 from workbench.models.fast_layers import (
@@ -14,9 +15,9 @@ from workbench.models.fast_layers import (
     _softmax_dropout_kernel,
     plain_layers,
     random_uint16,
-    use_fast_layers,
     xla_available,
 )
+from workbench.models.keras_internals import transformer_sublayers
 
 
 def outputs_and_gradients(layer, x, **call_kwargs):
@@ -49,35 +50,31 @@ def test_xla_is_found_even_when_first_asked_inside_a_graph():
 
 
 def test_layer_norm_matches_keras_forward_and_backward(rng):
-    layer = keras.layers.LayerNormalization(epsilon=1e-12)
+    layer = FusedLayerNormalization(epsilon=1e-12)
     layer.build((4, 6, 32))
     layer.gamma.assign(rng.normal(1.0, 0.2, 32).astype("float32"))
     layer.beta.assign(rng.normal(0.0, 0.2, 32).astype("float32"))
-    layer.__class__ = FusedLayerNormalization
     assert_fast_matches_plain(layer, rng.normal(0.5, 2.0, (4, 6, 32)).astype("float32"), atol=2e-5)
 
 
 @pytest.mark.parametrize("activation", [gelu_tanh, gelu_exact])
 def test_bias_gelu_dense_matches_keras_forward_and_backward(rng, activation):
-    layer = keras.layers.Dense(48, activation=activation)
+    layer = FusedActivationDense(48, activation=activation)
     layer.build((4, 6, 32))
     layer.bias.assign(rng.normal(0.0, 0.5, 48).astype("float32"))
-    layer.__class__ = FusedActivationDense
     assert_fast_matches_plain(layer, rng.normal(0.0, 1.0, (4, 6, 32)).astype("float32"), atol=2e-5)
 
 
 def test_other_activations_run_as_plain_dense(rng):
-    layer = keras.layers.Dense(8, activation="tanh")
+    layer = FusedActivationDense(8, activation="tanh")
     layer.build((2, 4))
-    layer.__class__ = FusedActivationDense
     graph = tf.function(layer).get_concrete_function(tf.TensorSpec((2, 4))).graph
     assert "Tanh" in {op.type for op in graph.get_operations()}
 
 
 def test_layers_in_mixed_bfloat16_keep_float32_statistics(rng):
-    layer = keras.layers.LayerNormalization(epsilon=1e-12, dtype="mixed_bfloat16")
+    layer = FusedLayerNormalization(epsilon=1e-12, dtype="mixed_bfloat16")
     layer.build((2, 3, 16))
-    layer.__class__ = FusedLayerNormalization
     x = tf.constant(rng.normal(0, 3, (2, 3, 16)), tf.bfloat16)
     fast = outputs_and_gradients(layer, x)
     with plain_layers():
@@ -145,20 +142,53 @@ def test_softmax_dropout_kernel_matches_keras_masked_softmax_with_the_same_bits(
         np.testing.assert_allclose(f, r, atol=1e-6)
 
 
-def test_attention_probabilities_and_inference_take_the_keras_path(rng):
-    layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, dropout=0.1)
+def padding_attention_mask(lengths, seq):
+    valid = np.arange(seq)[None, :] < np.asarray(lengths)[:, None]
+    return tf.constant(valid[:, None, :] & np.ones((1, seq, 1), bool))  # (batch, query, key)
+
+
+def test_attention_probabilities_and_inference_match_keras(rng):
+    layer = FusedAttention(num_heads=2, key_dim=4, dropout=0.1)
     x = tf.constant(rng.normal(0, 1, (2, 5, 8)), tf.float32)
-    mask = tf.ones((2, 5, 5), bool)
-    layer(x, x, attention_mask=mask)
-    layer.__class__ = FusedAttention
-    expected = layer(x, x, attention_mask=mask, training=False)
+    mask = padding_attention_mask([5, 3], 5)
+    expected = layer(x, x, attention_mask=mask, training=False)  # flat projections, masked softmax
     with plain_layers():
         np.testing.assert_allclose(layer(x, x, attention_mask=mask, training=False), expected, atol=1e-6)
     _, probs = layer(x, x, attention_mask=mask, training=True, return_attention_scores=True)
     np.testing.assert_allclose(probs.numpy().sum(-1), 1.0, atol=1e-5)  # softmax before dropout, as Keras returns it
+    assert np.abs(probs.numpy()[1, :, :, 3:]).max() == 0  # padded keys get no attention
 
 
-def test_encoder_uses_the_fast_classes_and_gradients_match_plain(rng):
+@pytest.mark.parametrize("with_xla", [True, False])
+def test_attention_training_path_matches_keras_forward_and_backward(rng, monkeypatch, with_xla):
+    # Dropout 1/65536: the training path runs (fused kernel, or without XLA the
+    # plain-op fallback) but drops nothing at this size, so it must equal Keras'
+    # MultiHeadAttention (inside plain_layers) in outputs and all gradients.
+    monkeypatch.setattr(fast_layers, "xla_available", lambda: with_xla)
+    layer = FusedAttention(num_heads=2, key_dim=4, dropout=1 / 65536, seed=3)
+    x = rng.normal(0, 1, (2, 5, 8)).astype("float32")
+    layer(x, x)
+    for w in layer.weights:
+        w.assign(rng.normal(0.0, 0.5, w.shape).astype("float32"))
+    mask = padding_attention_mask([5, 2], 5)
+    assert_fast_matches_plain(_SelfAttention(layer, mask), x, atol=1e-5, training=True)
+
+
+class _SelfAttention(keras.layers.Layer):
+    """`attention(x, x, attention_mask=mask)` as a one-input layer for `assert_fast_matches_plain`."""
+
+    def __init__(self, attention, mask):
+        super().__init__()
+        self.attention, self.mask = attention, mask
+
+    def call(self, x, training=None):
+        return self.attention(x, x, attention_mask=self.mask, training=training)
+
+    def compute_output_shape(self, shape):
+        return shape
+
+
+def test_encoder_is_built_from_the_fast_classes_and_gradients_match_plain(rng):
     # Attention dropout 1/65536: the fused attention kernel runs (it needs a
     # rate above 0) but drops nothing at these sizes, so fast and plain agree.
     config = BertConfig.from_size(
@@ -172,14 +202,14 @@ def test_encoder_uses_the_fast_classes_and_gradients_match_plain(rng):
         attention_probs_dropout_prob=1 / 65536,
     )
     encoder = BertEncoder.from_config_object(config)
-    kinds = {type(layer).__name__ for layer in encoder._flatten_layers(include_self=False)}
-    assert {
-        "FlatEinsumDense",
-        "FusedLayerNormalization",
-        "FusedActivationDense",
-        "BitDropout",
-        "FusedAttention",
-    } <= kinds
+    assert isinstance(encoder.embeddings_layer_norm, FusedLayerNormalization)
+    assert isinstance(encoder.embeddings_dropout, BitDropout)
+    sublayers = transformer_sublayers(encoder.transformer_layers[0])
+    assert isinstance(sublayers.self_attention, FusedAttention)
+    assert isinstance(sublayers.feedforward_intermediate_dense, FusedActivationDense)
+    assert sublayers.feedforward_intermediate_dense.activation is gelu_tanh
+    assert isinstance(sublayers.feedforward_layer_norm, FusedLayerNormalization)
+    assert isinstance(sublayers.feedforward_dropout, BitDropout)
     inputs = random_inputs(rng)
 
     def run():
@@ -199,18 +229,43 @@ def test_encoder_uses_the_fast_classes_and_gradients_match_plain(rng):
 
 
 def test_plain_layers_leaves_no_xla_kernels_in_a_traced_graph():
-    encoder = use_fast_layers(
-        keras.Sequential(
-            [keras.layers.Dense(8, activation=gelu_tanh), keras.layers.LayerNormalization(), keras.layers.Dropout(0.1)]
-        )
+    model = keras.Sequential(
+        [
+            FusedActivationDense(8, activation=gelu_tanh),
+            FusedLayerNormalization(),
+            BitDropout(0.1),
+        ]
     )
-    encoder.build((2, 4))
+    model.build((2, 4))
 
     def call_types():
-        fn = tf.function(lambda x: encoder(x, training=True))
+        fn = tf.function(lambda x: model(x, training=True))
         graph = fn.get_concrete_function(tf.TensorSpec((2, 4))).graph
         return {op.type for op in graph.get_operations()}
 
     assert "PartitionedCall" in call_types()
     with plain_layers():
         assert "PartitionedCall" not in call_types()
+
+
+def test_missing_xla_is_logged_once(monkeypatch, caplog):
+    # Without the XLA JIT the fused kernels are off; that costs speed and was silent.
+    def no_jit(*args, jit_compile=None, **kwargs):
+        if jit_compile:
+            raise tf.errors.InvalidArgumentError(None, None, "No registered XlaLaunch kernel")
+        return real_function(*args, **kwargs)
+
+    real_function = tf.function
+    monkeypatch.setattr(tf, "function", no_jit)
+    xla_available.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="workbench"):
+            assert not xla_available()
+            assert not xla_available()
+    finally:
+        monkeypatch.undo()
+        xla_available.cache_clear()
+    lines = [r.getMessage() for r in caplog.records if r.name == "workbench"]
+    assert len(lines) == 1
+    assert "XLA JIT is unavailable" in lines[0] and "fused kernels" in lines[0] and "XlaLaunch" in lines[0]
+    assert xla_available()

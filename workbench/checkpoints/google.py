@@ -21,6 +21,7 @@ import re
 import numpy as np
 
 from workbench.models.config import BertConfig
+from workbench.models.keras_internals import masked_lm_head_weights, transformer_sublayers
 
 log = logging.getLogger("workbench")
 
@@ -60,11 +61,12 @@ def encoder_mapping(encoder):
     out = [(name, var, _identity, _identity) for name, var in rows]
     for i, layer in enumerate(encoder.transformer_layers):
         p = f"bert/encoder/layer_{i}/"
-        attention = layer._self_attention_layer
+        sublayers = transformer_sublayers(layer)
+        attention = sublayers.self_attention
         for short, dense in (
-            ("query", attention._query_dense),
-            ("key", attention._key_dense),
-            ("value", attention._value_dense),
+            ("query", attention.query_dense),
+            ("key", attention.key_dense),
+            ("value", attention.value_dense),
         ):
             out.append(
                 (
@@ -85,21 +87,21 @@ def encoder_mapping(encoder):
         out.append(
             (
                 p + "attention/output/dense/kernel",
-                attention._output_dense.kernel,
+                attention.output_dense.kernel,
                 lambda x: x.reshape(heads, head_dim, hidden),
                 lambda x: x.reshape(hidden, hidden),
             )
         )
-        out.append((p + "attention/output/dense/bias", attention._output_dense.bias, _identity, _identity))
+        out.append((p + "attention/output/dense/bias", attention.output_dense.bias, _identity, _identity))
         plain = (
-            ("attention/output/LayerNorm/gamma", layer._self_attention_layer_norm.gamma),
-            ("attention/output/LayerNorm/beta", layer._self_attention_layer_norm.beta),
-            ("intermediate/dense/kernel", layer._feedforward_intermediate_dense.kernel),
-            ("intermediate/dense/bias", layer._feedforward_intermediate_dense.bias),
-            ("output/dense/kernel", layer._feedforward_output_dense.kernel),
-            ("output/dense/bias", layer._feedforward_output_dense.bias),
-            ("output/LayerNorm/gamma", layer._feedforward_layer_norm.gamma),
-            ("output/LayerNorm/beta", layer._feedforward_layer_norm.beta),
+            ("attention/output/LayerNorm/gamma", sublayers.self_attention_layer_norm.gamma),
+            ("attention/output/LayerNorm/beta", sublayers.self_attention_layer_norm.beta),
+            ("intermediate/dense/kernel", sublayers.feedforward_intermediate_dense.kernel),
+            ("intermediate/dense/bias", sublayers.feedforward_intermediate_dense.bias),
+            ("output/dense/kernel", sublayers.feedforward_output_dense.kernel),
+            ("output/dense/bias", sublayers.feedforward_output_dense.bias),
+            ("output/LayerNorm/gamma", sublayers.feedforward_layer_norm.gamma),
+            ("output/LayerNorm/beta", sublayers.feedforward_layer_norm.beta),
         )
         out.extend((p + name, var, _identity, _identity) for name, var in plain)
     return out
@@ -112,13 +114,13 @@ def head_mapping(model):
 
     transpose = (lambda x: x.T, lambda x: x.T)
     if isinstance(model, BertPretrainer):
-        mlm = model.masked_lm_head
+        mlm = masked_lm_head_weights(model.masked_lm_head)
         return [
-            ("cls/predictions/transform/dense/kernel", mlm._intermediate_dense.kernel, _identity, _identity),
-            ("cls/predictions/transform/dense/bias", mlm._intermediate_dense.bias, _identity, _identity),
-            ("cls/predictions/transform/LayerNorm/gamma", mlm._intermediate_layer_norm.gamma, _identity, _identity),
-            ("cls/predictions/transform/LayerNorm/beta", mlm._intermediate_layer_norm.beta, _identity, _identity),
-            ("cls/predictions/output_bias", mlm._bias, _identity, _identity),
+            ("cls/predictions/transform/dense/kernel", mlm["dense_kernel"], _identity, _identity),
+            ("cls/predictions/transform/dense/bias", mlm["dense_bias"], _identity, _identity),
+            ("cls/predictions/transform/LayerNorm/gamma", mlm["layer_norm_gamma"], _identity, _identity),
+            ("cls/predictions/transform/LayerNorm/beta", mlm["layer_norm_beta"], _identity, _identity),
+            ("cls/predictions/output_bias", mlm["output_bias"], _identity, _identity),
             ("cls/seq_relationship/output_weights", model.next_sentence_head.kernel, *transpose),
             ("cls/seq_relationship/output_bias", model.next_sentence_head.bias, _identity, _identity),
         ]

@@ -1,14 +1,15 @@
-"""Faster drop-in classes for keras-hub BERT's layers: same variables, same math.
+"""Faster layers for BERT: the same variables and math as Keras' own, fewer passes over memory.
 
-A `BertEncoder` keeps keras-hub's layers and weights, so every keras-hub tool
-works on it, but `use_fast_layers` changes the class of some built sublayers so
-that their `call` does the same computation with fewer passes over memory.
-Each was found in TensorFlow profiles of a training step on our 2-vCPU CPU
+`workbench.models.encoder` constructs a BERT from these classes (they are
+subclasses of the Keras layers keras-hub uses, with the same variables and
+configs, so weights, presets and `.keras` files are keras-hub's). Each was
+found in TensorFlow profiles of a training step on our 2-vCPU CPU
 (`python -m workbench speed --profile DIR`):
 
-* `FlatEinsumDense`: Keras runs the attention projections (`abc,cde->abde`,
-  `abcd,cde->abe`) as a matmul that broadcasts the kernel over the batch; its
-  kernel gradient is one matmul per example plus a sum. Here: one 2-D matmul.
+* `flat_einsum_dense` (used by `FusedAttention`): Keras runs the attention
+  projections (`abc,cde->abde`, `abcd,cde->abe`) as a matmul that broadcasts
+  the kernel over the batch; its kernel gradient is one matmul per example plus
+  a sum. Here: one 2-D matmul.
 * `FusedLayerNormalization`, `FusedActivationDense`: TensorFlow runs a
   LayerNorm as about ten elementwise ops and bias + tanh-GELU as about eight,
   each a pass over the activations, forward and again backward. Here the
@@ -21,25 +22,28 @@ Each was found in TensorFlow profiles of a training step on our 2-vCPU CPU
   needed) and mask, scale and select are one XLA kernel. The effective rate is
   `round(65536 * rate) / 65536` (0.1 -> 0.1000061) and the kept values are
   scaled by the inverse of that keep fraction, so expectations are exact.
-* `FusedAttention`: while training, the masked softmax and the dropout on the
-  attention probabilities (same 16-bit mask) are one XLA kernel each way.
+* `FusedAttention`: flat projections and, while training, the masked softmax
+  and the dropout on the attention probabilities (same 16-bit mask) as one XLA
+  kernel each way.
 
 Inside a model compiled with XLA as a whole (GPU, TPU) the kernels are inlined
-into the one program. `plain_layers()` turns the fused paths off, e.g. while
-tracing a SavedModel for a server that may lack the XLA JIT.
+into the one program. Where TensorFlow has no XLA JIT the fused kernels are off
+(one warning on the `workbench` logger says so). `plain_layers()` makes every
+class here run Keras' own `call`, e.g. while tracing a SavedModel for a server
+that may lack the XLA JIT.
 
 Example:
 ```python
-encoder = keras_hub.models.BertBackbone(
-    vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64)
-use_fast_layers(encoder)  # same weights and outputs; LayerNorms and dropouts fused
-with plain_layers():      # e.g. to compare, or to trace for a server without XLA
-    encoder(inputs, training=True)
+norm = FusedLayerNormalization(epsilon=1e-12)
+y = norm(x)                # one XLA kernel; same result as keras.layers.LayerNormalization
+with plain_layers():       # e.g. to compare, or to trace for a server without XLA
+    y_plain = norm(x)
 ```
 """
 
 import contextlib
 import functools
+import logging
 import math
 import threading
 
@@ -47,12 +51,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from workbench.models.keras_internals import attention_dropout_seed_generator, keras_mask
+
+log = logging.getLogger("workbench")
 _state = threading.local()
 
 
 @contextlib.contextmanager
 def plain_layers():
-    """Within this block the fast layers run keras-hub's plain TensorFlow ops."""
+    """Within this block the fast layers run Keras' own `call` (plain TensorFlow ops)."""
     previous = getattr(_state, "plain", False)
     _state.plain = True
     try:
@@ -63,13 +70,24 @@ def plain_layers():
 
 @functools.cache
 def xla_available():
-    # Some TensorFlow builds have no XLA CPU JIT; then everything runs plain.
-    # The probe runs eagerly even when first asked while a graph is traced.
+    """Whether TensorFlow can JIT-compile with XLA here (probed once, logged if not).
+
+    Some TensorFlow builds have no XLA CPU JIT; then the fused kernels are off
+    and the plain ops run, several times slower per step, which a user should
+    hear about once. The probe runs eagerly even when first asked while a graph
+    is traced.
+    """
     try:
         with tf.init_scope():
             tf.function(lambda x: x + 1.0, jit_compile=True)(tf.constant(1.0)).numpy()
         return True
-    except Exception:  # noqa: BLE001 (any failure means: no usable XLA here)
+    except Exception as error:  # noqa: BLE001 (any failure means: no usable XLA here)
+        log.warning(
+            "XLA JIT is unavailable in this TensorFlow build (%s: %s); the fused kernels of "
+            "workbench.models.fast_layers are off and plain TensorFlow ops run instead (slower)",
+            type(error).__name__,
+            str(error).splitlines()[0] if str(error) else "",
+        )
         return False
 
 
@@ -114,36 +132,36 @@ def xla_fused(elementwise, num_differentiable):
 
 # === Flat attention projections ===
 
+# EinsumDense equation of an attention projection -> number of kernel axes
+# contracted with the input.
+_FLAT_EQUATIONS = {"abc,cde->abde": 1, "abcd,cde->abe": 2}
 
-@keras.saving.register_keras_serializable(package="workbench")
-class FlatEinsumDense(keras.layers.EinsumDense):
-    """An attention projection computed as one 2-D matmul.
+
+def flat_einsum_dense(layer, inputs):
+    """An attention projection (`keras.layers.EinsumDense`) computed as one 2-D matmul.
 
     In a profile of a BERT-Base training step (bfloat16, 2-vCPU CPU) Keras'
     kernel-broadcasting projections took 32% of the op time for 1/3 of the
-    matmul FLOPs, 1.45x slower per FLOP than the feed-forward matmuls. Folding
-    batch and sequence into one axis makes forward and both gradients plain 2-D
-    matmuls: op time -4.7% per step.
+    matmul FLOPs, 1.45x slower per FLOP than the feed-forward matmuls: their
+    kernel gradient is one matmul per example plus a sum. Folding batch and
+    sequence into one axis makes forward and both gradients plain 2-D matmuls:
+    op time -4.7% per step. Other equations, LoRA and quantized layers run the
+    layer itself.
     """
-
-    # equation: number of kernel axes contracted with the input
-    FLAT_EQUATIONS = {"abc,cde->abde": 1, "abcd,cde->abe": 2}
-
-    def call(self, inputs, training=None):
-        folded = self.FLAT_EQUATIONS.get(self.equation)
-        if folded is None or getattr(self, "lora_enabled", False) or getattr(self, "quantization_mode", None):
-            return super().call(inputs, training=training)
-        kernel = self.kernel
-        shape = keras.ops.shape(inputs)
-        contraction = int(np.prod(kernel.shape[:folded]))
-        rows = keras.ops.reshape(inputs, (-1, contraction))
-        x = keras.ops.matmul(rows, keras.ops.reshape(kernel, (contraction, -1)))
-        x = keras.ops.reshape(x, (shape[0], shape[1], *kernel.shape[folded:]))
-        if self.bias is not None:
-            x = keras.ops.add(x, self.bias)
-        if self.activation is not None:
-            x = self.activation(x)
-        return x
+    folded = _FLAT_EQUATIONS.get(layer.equation)
+    if folded is None or getattr(layer, "lora_enabled", False) or getattr(layer, "quantization_mode", None):
+        return layer(inputs)
+    kernel = layer.kernel
+    shape = keras.ops.shape(inputs)
+    contraction = int(np.prod(kernel.shape[:folded]))
+    rows = keras.ops.reshape(inputs, (-1, contraction))
+    x = keras.ops.matmul(rows, keras.ops.reshape(kernel, (contraction, -1)))
+    x = keras.ops.reshape(x, (shape[0], shape[1], *kernel.shape[folded:]))
+    if layer.bias is not None:
+        x = keras.ops.add(x, layer.bias)
+    if layer.activation is not None:
+        x = layer.activation(x)
+    return x
 
 
 # === LayerNorm ===
@@ -230,10 +248,9 @@ def random_uint16(shape, seed):
     return tf.reshape(halves, shape)
 
 
-def _dropout_bits(dropout_layer, shape):
-    # The layer's SeedGenerator, as Keras' dropout draws it (int64 state -> int32 seed).
-    seed = tf.cast(tf.math.floormod(dropout_layer.seed_generator.next(), tf.int32.max - 1), tf.int32)
-    return random_uint16(shape, seed)
+def _seed(seed_generator):
+    # The next seed of a SeedGenerator, as Keras' dropout draws it (int64 state -> int32 seed).
+    return tf.cast(tf.math.floormod(seed_generator.next(), tf.int32.max - 1), tf.int32)
 
 
 def _drop(x, bits, dropped):
@@ -261,10 +278,10 @@ class BitDropout(keras.layers.Dropout):
         dropped = round(65536 * self.rate)
         if not (training and 0 < dropped < 65536 and self.noise_shape is None and _fused_enabled()):
             return super().call(inputs, training=training)
-        return _dropout_kernel(dropped)(inputs, _dropout_bits(self, tf.shape(inputs)))
+        return _dropout_kernel(dropped)(inputs, random_uint16(tf.shape(inputs), _seed(self.seed_generator)))
 
 
-# === Attention: masked softmax + dropout ===
+# === Attention: flat projections, masked softmax + dropout ===
 
 
 @functools.cache
@@ -277,72 +294,103 @@ def _softmax_dropout_kernel(dropped):
     return xla_fused(softmax_dropout, num_differentiable=1)
 
 
+# Keras' einsum equations for 3-D inputs attending over axis 1 (BERT's case):
+# key (B,S,N,H), query (B,T,N,H) -> scores (B,N,T,S); probs, value -> (B,T,N,H).
+_SCORES_EQUATION = "aecd,abcd->acbe"
+_COMBINE_EQUATION = "acbe,aecd->abcd"
+
+
 @keras.saving.register_keras_serializable(package="workbench")
 class FusedAttention(keras.layers.MultiHeadAttention):
-    """Keras' `MultiHeadAttention` whose masked softmax and attention dropout
-    run as one XLA kernel each way while training (BERT's self-attention:
-    4-D heads, a padding mask, dropout). Everything else, and any call that
-    asks for the attention probabilities, runs as in `MultiHeadAttention`."""
+    """Keras' `MultiHeadAttention` with flat projections and, while training,
+    the masked softmax and attention dropout as one XLA kernel each way.
 
-    def _compute_attention(
+    BERT's self-attention (3-D inputs, an explicit `attention_mask`, no Keras
+    masks on the inputs, no causal mask) runs here from the public sublayers
+    (`query_dense`, ..., `output_dense`), with the projections as 2-D matmuls
+    (`flat_einsum_dense`) and the dropout mask from 16-bit random numbers like
+    `BitDropout`, drawn from the random state of Keras' own attention dropout.
+    Any other call, a call that asks for the attention probabilities, other
+    configurations (gate, sliding window, flash attention, other attention
+    axes) and everything inside `plain_layers()` run Keras' own
+    `MultiHeadAttention.call`.
+
+    Args:
+        as `keras.layers.MultiHeadAttention`.
+
+    Example:
+    ```python
+    attention = FusedAttention(num_heads=2, key_dim=16, dropout=0.1)
+    y = attention(x, x, attention_mask=mask, training=True)  # x: (batch, seq, 32)
+    ```
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        config = self.get_config()
+        self._bert_shaped = (
+            not config["use_gate"]
+            and config["output_shape"] is None
+            and config["sliding_window"] is None
+            and config["attention_axes"] in (None, 1, (1,), [1])
+            and not kwargs.get("flash_attention")
+        )
+
+    def call(
         self,
         query,
-        key,
         value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
         attention_mask=None,
-        training=None,
         return_attention_scores=False,
+        training=None,
         use_causal_mask=False,
     ):
-        dropped = round(65536 * self._dropout_layer.rate)
         if not (
-            training
+            self._bert_shaped
             and attention_mask is not None
+            and query_mask is None
+            and value_mask is None
+            and key_mask is None
             and not return_attention_scores
             and not use_causal_mask
-            and not self._flash_attention
-            and len(query.shape) == 4
+            and len(query.shape) == 3
+            and len(value.shape) == 3
             and len(attention_mask.shape) == 3
-            and 0 < dropped < 65536
-            and _fused_enabled()
+            and all(keras_mask(t) is None for t in (query, value, key))
+            and not keras.config.is_flash_attention_enabled()
+            and not getattr(_state, "plain", False)
         ):
-            return super()._compute_attention(
+            return super().call(
                 query,
-                key,
                 value,
+                key=key,
+                query_mask=query_mask,
+                value_mask=value_mask,
+                key_mask=key_mask,
                 attention_mask=attention_mask,
-                training=training,
                 return_attention_scores=return_attention_scores,
+                training=training,
                 use_causal_mask=use_causal_mask,
             )
-        query = keras.ops.multiply(query, keras.ops.cast(self._inverse_sqrt_key_dim, query.dtype))
-        scores = keras.ops.einsum(self._dot_product_equation, key, query)  # (batch, heads, query, key)
+        key = value if key is None else key
+        query = flat_einsum_dense(self.query_dense, query)
+        key = flat_einsum_dense(self.key_dense, key)
+        value = flat_einsum_dense(self.value_dense, value)
+        query = keras.ops.multiply(query, keras.ops.cast(1.0 / math.sqrt(float(self.key_dim)), query.dtype))
+        scores = keras.ops.einsum(_SCORES_EQUATION, key, query)  # (batch, heads, query, key)
         mask = keras.ops.expand_dims(keras.ops.cast(attention_mask, "bool"), axis=1)
-        probs = _softmax_dropout_kernel(dropped)(scores, mask, _dropout_bits(self._dropout_layer, tf.shape(scores)))
-        return keras.ops.einsum(self._combine_equation, probs, value), None
-
-
-# === Applying them ===
-
-_FAST_CLASSES = {
-    keras.layers.LayerNormalization: FusedLayerNormalization,
-    keras.layers.Dense: FusedActivationDense,
-    keras.layers.Dropout: BitDropout,
-    keras.layers.MultiHeadAttention: FusedAttention,
-}
-
-
-def use_fast_layers(model):
-    """Switch a built keras-hub BERT's sublayers to the fast classes above, in place.
-
-    Only layers of exactly the plain Keras class are switched; variables, names
-    and configs stay as they were. A `BertEncoder` saves its constructor config
-    and re-applies this when loaded; a functional model built around the
-    layers saves their fast class names, registered here ("workbench>...").
-    """
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if type(layer) is keras.layers.EinsumDense and layer.equation in FlatEinsumDense.FLAT_EQUATIONS:
-            layer.__class__ = FlatEinsumDense
-        elif type(layer) in _FAST_CLASSES:
-            layer.__class__ = _FAST_CLASSES[type(layer)]
-    return model
+        dropped = round(65536 * self.dropout)
+        if training and 0 < dropped < 65536 and xla_available():
+            bits = random_uint16(tf.shape(scores), _seed(attention_dropout_seed_generator(self)))
+            probs = _softmax_dropout_kernel(dropped)(scores, mask, bits)
+        else:
+            # Keras' masked softmax (`keras.layers.Softmax` with a mask) and dropout.
+            probs = keras.ops.softmax(keras.ops.where(mask, scores, -1e9), axis=-1)
+            probs = keras.ops.where(mask, probs, keras.ops.zeros_like(probs))
+            if training and self.dropout > 0:
+                probs = keras.random.dropout(probs, self.dropout, seed=attention_dropout_seed_generator(self))
+        return flat_einsum_dense(self.output_dense, keras.ops.einsum(_COMBINE_EQUATION, probs, value))
