@@ -206,6 +206,7 @@ def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path):
         table["metric"]
     )
     assert set(table["phase"]) == {1, 2} and set(table["seq_length"]) == {32, 64}
+    assert (table["status"] == "ok").all() and (tmp_path / "a" / "parameters.json").exists()
     assert list(straight.history.groupby("phase")["step"].max()) == [60, 6]
     # Killed mid-phase-1 and rerun: same steps, same data, same result.
     args = dict(PRETRAIN, output_dir=str(tmp_path / "b"), results_csv=str(tmp_path / "b.csv"))
@@ -214,6 +215,11 @@ def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path):
     resumed = pretrain(**args)
     assert resumed.metrics[1]["final"] == pytest.approx(phase1["final"], abs=1e-5)
     assert resumed.metrics[2]["final"] == pytest.approx(straight.metrics[2]["final"], abs=1e-5)
+    # Each step's own loss is recorded, so the resumed history matches step by step.
+    np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], atol=1e-5)
+    # Resuming with another learning rate would mix two runs: refused.
+    with pytest.raises(ValueError, match="learning_rate: 0.002 in the stored run, 0.001 now"):
+        pretrain(**dict(args, learning_rate=1e-3))
     # The output is a model the fine-tuning loop takes as `model`.
     tuned = finetune(
         task="rte",

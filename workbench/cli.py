@@ -9,15 +9,17 @@ import sys
 
 
 def cmd_sizes(args):
-    """Print the named model sizes with their parameter counts."""
+    """Print the named model sizes with their parameter counts (all, and
+    without the embeddings: the count that scales compute)."""
     from workbench.models.config import BERT_SIZES, BertConfig
 
-    print(f"{'name':<12} {'L':>3} {'H':>5} {'A':>3} {'I':>5} {'params (M)':>11}")
+    print(f"{'name':<12} {'L':>3} {'H':>5} {'A':>3} {'I':>5} {'params (M)':>11} {'non-embedding (M)':>18}")
     for name in BERT_SIZES:
         config = BertConfig.from_size(name, vocab_size=args.vocab_size)
         print(
             f"{name:<12} {config.num_hidden_layers:>3} {config.hidden_size:>5} {config.num_attention_heads:>3} "
-            f"{config.intermediate_size:>5} {config.num_parameters() / 1e6:>11.1f}"
+            f"{config.intermediate_size:>5} {config.num_parameters() / 1e6:>11.1f} "
+            f"{config.num_parameters(non_embedding=True) / 1e6:>18.1f}"
         )
 
 

@@ -378,5 +378,10 @@ class ResumableTraining:
             finally:
                 progress.close()
             seconds = time.perf_counter() - began
+            if self.checkpoint.step != self.total_steps:  # Keras only warns when the data runs out
+                raise RuntimeError(
+                    f"the training data ended after step {self.checkpoint.step} of {self.total_steps}; "
+                    f"the newest checkpoint is {self.checkpoint.latest()}"
+                )
             self.checkpoint.save(self.model, self.total_steps)
         return TrainingOutcome(self.start_step, self.total_steps, seconds, self.history.frame())
