@@ -79,6 +79,14 @@ class TrainingDiverged(RuntimeError):
         value: what was found, e.g. `"loss nan"`.
         checkpoint: directory of the last good checkpoint, or None.
         checkpoint_step: the step that checkpoint holds (0 if none).
+
+    Example:
+    ```python
+    try:
+        training.fit(stream)
+    except TrainingDiverged as e:
+        print(e.step, e.checkpoint)  # where it failed, what to inspect
+    ```
     """
 
     def __init__(self, step, value, checkpoint, checkpoint_step):
@@ -203,6 +211,11 @@ class StepLoss(keras.callbacks.Callback):
     before every step leaves them holding that step's loss alone, for every
     callback after this one (history, checkpoint check, progress bar, TensorBoard).
     Needs `steps_per_execution=1` (Keras' default), as per-step checkpoints do.
+
+    Example:
+    ```python
+    model.fit(stream, callbacks=[StepLoss(), LossHistory("history.csv")])
+    ```
     """
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -258,7 +271,18 @@ class LossHistory(keras.callbacks.Callback):
 
 
 class ProgressBar(keras.callbacks.Callback):
-    """A tqdm progress bar over the whole run (notebook widget or terminal)."""
+    """A tqdm progress bar over the whole run (notebook widget or terminal).
+
+    Args:
+        total: steps of the whole run.
+        initial: steps already done (a resumed run starts the bar there).
+        description: the bar's label.
+
+    Example:
+    ```python
+    model.fit(stream, callbacks=[ProgressBar(600, initial=200, description="mrpc train")])
+    ```
+    """
 
     def __init__(self, total, initial=0, description="train"):
         super().__init__()
@@ -293,6 +317,12 @@ class TrainingOutcome:
         total_steps: the run's steps; all of them are done.
         seconds: wall time of the steps trained in this call (0.0 if none were left).
         history: DataFrame `step, loss, learning_rate` of the whole run.
+
+    Example:
+    ```python
+    outcome = training.fit(stream)
+    outcome.trained_steps, outcome.examples_per_second(batch_size=32)
+    ```
     """
 
     start_step: int

@@ -188,8 +188,19 @@ BOOKKEEPING_PARAMETERS = ("output_dir", "results_csv", "notebook", "run_id", "ch
 
 @dataclasses.dataclass
 class Phase:
-    """One phase of the recipe: `steps` optimizer steps at `seq_length` with
-    `max_predictions` masked positions per sequence."""
+    """One phase of the recipe.
+
+    Args:
+        number: 1 or 2 (names its checkpoints, history and data directories).
+        steps: optimizer steps.
+        seq_length: tokens per sequence.
+        max_predictions: masked positions per sequence.
+
+    Example:
+    ```python
+    Phase(1, 900_000, 128, 20)  # the paper's first phase
+    ```
+    """
 
     number: int
     steps: int
