@@ -8,6 +8,9 @@ task head on the encoder under the chosen strategy, train with BERT's optimizer
 `output_dir` resumes from the last checkpoint on exactly the same data order),
 evaluate on the dev splits, write dev predictions and leaderboard files for the
 test splits, and append one row per (split, metric) to `results/finetune.csv`.
+A run resumes only with the parameters it began with (`output_dir/parameters.json`),
+and a NaN or infinite loss stops it, recorded with status `diverged`
+(docs/run-path.md).
 """
 
 import dataclasses
