@@ -41,3 +41,21 @@ def test_attention_maps_reject_non_bert_models():
 
     with pytest.raises(TypeError, match="not a BERT encoder"):
         attention_maps(keras.Sequential([keras.layers.Dense(2)]), {})
+
+
+def test_one_forward_gives_hidden_states_with_or_without_attention(rng):
+    from workbench.explore.hidden_states import hidden_states
+    from workbench.models.attention import layer_outputs
+
+    encoder = randomize(BertEncoder.from_config_object(tiny_config(hidden_size=64, num_attention_heads=4)), rng)
+    inputs = random_inputs(rng)
+    sequence, _, reference_maps = encoder_forward(google_weights_from_keras(encoder), 2, 4, **inputs)
+    states = hidden_states(encoder, inputs)  # traced without attention first, then with it, on one encoder
+    with_maps, maps = layer_outputs(BertClassifier(encoder, num_classes=2), inputs, attention=True)
+    assert len(states) == 3 and states[0].shape == (2, 12, 64) and states[0].dtype == np.float32
+    real = inputs["padding_mask"].astype(bool)
+    assert np.abs(states[-1][real] - sequence[real]).max() <= 1e-4
+    for ours, theirs in zip(states, with_maps):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    assert len(maps) == 2 and np.abs(maps[1] - reference_maps[1]).max() <= 1e-4
+    assert layer_outputs(encoder, inputs)[1] == []

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from workbench.cli import count_parameters, main
+from workbench.cli import main
 from workbench.models.config import BertConfig
 
 
@@ -15,7 +15,7 @@ def test_help_lists_the_commands():
 
 def test_parameter_count_of_bert_base_matches_the_release():
     # BERT-Base uncased has 109,482,240 encoder parameters (embeddings, 12 layers, pooler).
-    assert count_parameters(BertConfig.from_size("base")) == 109_482_240
+    assert BertConfig.from_size("base").num_parameters() == 109_482_240
 
 
 def test_sizes_and_tokenize_and_build_vocab(tmp_path, toy_vocab, capsys):

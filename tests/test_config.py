@@ -71,3 +71,15 @@ def test_config_errors_name_the_field(tmp_path):
     bad.write_text('{"vocab_size": 3,\n oops}')
     with pytest.raises(ValueError, match="bad.json.*line 2"):
         BertConfig.from_json_file(bad)
+
+
+def test_parameter_counts_total_and_without_embeddings():
+    base = BertConfig.from_size("base")
+    assert base.num_parameters() == 109_482_240  # the released BERT-Base encoder (embeddings, 12 layers, pooler)
+    embeddings = (30522 + 512 + 2) * 768 + 2 * 768  # three tables and their LayerNorm
+    assert base.num_parameters(non_embedding=True) == 109_482_240 - embeddings
+    # Against the Keras model itself: every weight of the encoder is counted once.
+    from workbench.models.encoder import BertEncoder
+
+    tiny = BertConfig.from_size("tiny", vocab_size=100, max_position_embeddings=64)
+    assert BertEncoder.from_config_object(tiny).count_params() == tiny.num_parameters()

@@ -147,3 +147,38 @@ def test_training_features_are_cached_by_content(tmp_path):
     )  # a damaged file is rebuilt
     cached_training_features(str(tmp_path), task, examples, tokenizer, 64, build)
     assert len(builds) == 4 and not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_a_diverging_run_stops_at_its_step_keeps_its_last_checkpoint_and_is_recorded(tmp_path):
+    from workbench.training.loop import TrainingDiverged
+
+    run, results = tmp_path / "run", tmp_path / "t.csv"
+    args = dict(TINY, task="mrpc", output_dir=str(run), results_csv=str(results), checkpoint_every=1, save_model=False)
+    # Adam moves every weight by about the learning rate: after one step the
+    # weights are ~1e30 and the LayerNorm variances overflow.
+    with pytest.raises(TrainingDiverged) as error:
+        finetune(**dict(args, learning_rate=1e30))
+    history = pd.read_csv(run / "history.csv")
+    bad = int(history.loc[~np.isfinite(history["loss"]), "step"].iloc[0])
+    assert np.isfinite(history["loss"][history["step"] < bad]).all() and history["step"].max() == bad
+    message = str(error.value)
+    assert f"at step {bad}:" in message and error.value.step == bad
+    good = run / "checkpoints" / f"step-{bad - 1}"
+    assert f"last good checkpoint: {good} (step {bad - 1})" in message
+    assert (run / "checkpoints" / "latest").read_text().strip() == good.name  # nothing saved after it
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(["latest", f"step-{bad - 1}"])
+    assert not (run / "metrics.json").exists() and not (run / "predictions").exists()
+    table = pd.read_csv(results)
+    assert list(table["status"]) == ["diverged"] and table["error"].iloc[0] == message
+    assert list(table.columns) == FINETUNE_COLUMNS
+    # Another learning rate in the same output_dir would mix two runs: refused
+    # before anything is loaded, naming the parameter.
+    with pytest.raises(ValueError, match=r"other parameters \(learning_rate: 1e\+30 in the stored run, 0\.001 now\)"):
+        finetune(**dict(args, learning_rate=1e-3))
+    assert len(pd.read_csv(results)) == 1 and (run / "checkpoints" / "latest").read_text().strip() == good.name
+
+
+def test_options_for_a_task_without_any_are_refused_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError, match=r"(?i)task 'mrpc' takes no options, got \['train_language'\]"):
+        finetune(task="mrpc", task_options={"train_language": "zh"}, output_dir=str(tmp_path / "run"), **TINY)
+    assert not (tmp_path / "run").exists()

@@ -206,6 +206,7 @@ def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path):
         table["metric"]
     )
     assert set(table["phase"]) == {1, 2} and set(table["seq_length"]) == {32, 64}
+    assert (table["status"] == "ok").all() and (tmp_path / "a" / "parameters.json").exists()
     assert list(straight.history.groupby("phase")["step"].max()) == [60, 6]
     # Killed mid-phase-1 and rerun: same steps, same data, same result.
     args = dict(PRETRAIN, output_dir=str(tmp_path / "b"), results_csv=str(tmp_path / "b.csv"))
@@ -214,6 +215,11 @@ def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path):
     resumed = pretrain(**args)
     assert resumed.metrics[1]["final"] == pytest.approx(phase1["final"], abs=1e-5)
     assert resumed.metrics[2]["final"] == pytest.approx(straight.metrics[2]["final"], abs=1e-5)
+    # Each step's own loss is recorded, so the resumed history matches step by step.
+    np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], atol=1e-5)
+    # Resuming with another learning rate would mix two runs: refused.
+    with pytest.raises(ValueError, match="learning_rate: 0.002 in the stored run, 0.001 now"):
+        pretrain(**dict(args, learning_rate=1e-3))
     # The output is a model the fine-tuning loop takes as `model`.
     tuned = finetune(
         task="rte",
@@ -231,6 +237,25 @@ def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path):
     from workbench.checkpoints.load import load_pretrained
 
     assert "cls/predictions/output_bias" in load_pretrained(os.path.join(straight.output_dir, "google")).head_weights
+
+
+def test_a_diverging_pretraining_phase_is_recorded_and_stops(tmp_path):
+    from workbench.training.loop import TrainingDiverged
+    from workbench.training.pretrain import PRETRAIN_COLUMNS, pretrain
+
+    args = dict(PRETRAIN, phase1_steps=4, phase2_steps=0, checkpoint_every=1, eval_instances=32, warmup_steps=0)
+    with pytest.raises(TrainingDiverged) as error:  # Adam steps of ~1e30 overflow the LayerNorm variances
+        pretrain(
+            **dict(args, learning_rate=1e30), output_dir=str(tmp_path / "run"), results_csv=str(tmp_path / "p.csv")
+        )
+    table = pd.read_csv(tmp_path / "p.csv")
+    assert list(table.columns) == PRETRAIN_COLUMNS and list(table["status"]) == ["diverged"]
+    assert table["phase"].iloc[0] == 1 and table["step"].iloc[0] == error.value.step
+    assert table["error"].iloc[0] == str(error.value) and f"at step {error.value.step}:" in str(error.value)
+    latest = tmp_path / "run" / "checkpoints" / "phase1" / "latest"
+    assert error.value.checkpoint_step == error.value.step - 1
+    assert latest.read_text().strip() == f"step-{error.value.step - 1}"
+    assert not (tmp_path / "run" / "model").exists() and not (tmp_path / "run" / "metrics.json").exists()
 
 
 def test_pretrain_notebook_runs_under_papermill(tmp_path):

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from workbench.bench.speed import SPEED_COLUMNS, flops_per_sequence, non_embedding_parameters
+from workbench.bench.speed import SPEED_COLUMNS, flops_per_sequence
 from workbench.models.config import BertConfig
 
 
@@ -15,7 +15,7 @@ def test_flop_formula_against_a_hand_count():
         type_vocab_size=2,
     )
     # One layer: Q,K,V,O 4*(4*4+4) = 80; 2 LayerNorms 16; FFN 4*8+8 + 8*4+4 = 76; pooler 4*4+4 = 20.
-    assert non_embedding_parameters(config) == 80 + 16 + 76 + 20
+    assert config.num_parameters(non_embedding=True) == 80 + 16 + 76 + 20
     n, seq = 192, 10
     assert flops_per_sequence(config, seq, "train") == 6 * n * seq + 12 * 1 * 4 * seq * seq
     assert flops_per_sequence(config, seq, "predict") == 2 * n * seq + 4 * 1 * 4 * seq * seq

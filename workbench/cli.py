@@ -9,24 +9,18 @@ import sys
 
 
 def cmd_sizes(args):
-    """Print the named model sizes with their parameter counts."""
+    """Print the named model sizes with their parameter counts (all, and
+    without the embeddings: the count that scales compute)."""
     from workbench.models.config import BERT_SIZES, BertConfig
 
-    print(f"{'name':<12} {'L':>3} {'H':>5} {'A':>3} {'I':>5} {'params (M)':>11}")
+    print(f"{'name':<12} {'L':>3} {'H':>5} {'A':>3} {'I':>5} {'params (M)':>11} {'non-embedding (M)':>18}")
     for name in BERT_SIZES:
         config = BertConfig.from_size(name, vocab_size=args.vocab_size)
         print(
             f"{name:<12} {config.num_hidden_layers:>3} {config.hidden_size:>5} {config.num_attention_heads:>3} "
-            f"{config.intermediate_size:>5} {count_parameters(config) / 1e6:>11.1f}"
+            f"{config.intermediate_size:>5} {config.num_parameters() / 1e6:>11.1f} "
+            f"{config.num_parameters(non_embedding=True) / 1e6:>18.1f}"
         )
-
-
-def count_parameters(config):
-    """Parameters of the encoder (embeddings, layers, pooler) for a `BertConfig`."""
-    h, i = config.hidden_size, config.intermediate_size
-    embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h + 2 * h
-    layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h
-    return embeddings + config.num_hidden_layers * layer + h * h + h
 
 
 def cmd_build_vocab(args):

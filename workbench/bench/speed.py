@@ -23,7 +23,6 @@ Each row also has the input pipeline's own throughput for the same shapes
 (`workbench.bench.input`), to show that data never starves the step.
 """
 
-import datetime
 import math
 import os
 import platform
@@ -32,6 +31,7 @@ import time
 
 import numpy as np
 
+from workbench.runs.record import utc_now
 from workbench.training.distribution import restored_precision
 
 SPEED_COLUMNS = [
@@ -58,18 +58,8 @@ SPEED_COLUMNS = [
 ]
 
 
-def non_embedding_parameters(config):
-    """Encoder parameters without the embedding tables (and their LayerNorm)."""
-    from workbench.cli import count_parameters
-
-    embeddings = (
-        config.vocab_size + config.max_position_embeddings + config.type_vocab_size
-    ) * config.hidden_size + 2 * config.hidden_size
-    return count_parameters(config) - embeddings
-
-
 def flops_per_sequence(config, seq, mode, predictions=0):
-    n = non_embedding_parameters(config)
+    n = config.num_parameters(non_embedding=True)
     attention = config.num_hidden_layers * config.hidden_size * seq * seq
     if mode == "predict":
         return 2 * n * seq + 4 * attention
@@ -285,7 +275,7 @@ def measure(
     flops = flops_per_sequence(config, seq, mode, predictions) * batch / seconds
     device = _device_name()
     return {
-        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "finished_at": utc_now(),
         "machine": _machine(),
         "device": device,
         "implementation": "workbench",
@@ -417,7 +407,7 @@ def max_batch_size(
     found = search_max_batch(fits, start, limit)
     where = describe_strategy(dist)
     return {
-        "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "finished_at": utc_now(),
         "machine": _machine(),
         "device": _device_name(),
         "model": model_size,

@@ -9,31 +9,14 @@ Hidden states come from the model's own layers (no second copy of the model).
 import json
 
 import numpy as np
-import tensorflow as tf
 
-from workbench.models.attention import find_encoder
+from workbench.models.attention import find_encoder, layer_outputs
 from workbench.text.inputs import encode_pairs
 
 
 def hidden_states(model, inputs):
     """Every layer's output, [embeddings, layer 1, ..., layer L], each (batch, seq, hidden)."""
-    encoder = find_encoder(model)
-    token_ids = tf.convert_to_tensor(inputs["token_ids"], tf.int32)
-    x = encoder.token_embedding(token_ids)
-    x = encoder.embeddings_add(
-        (
-            x,
-            encoder.position_embedding(x),
-            encoder.segment_embedding(tf.convert_to_tensor(inputs["segment_ids"], tf.int32)),
-        )
-    )
-    x = encoder.embeddings_layer_norm(x)
-    states = [x]
-    mask = tf.convert_to_tensor(inputs["padding_mask"], tf.int32)
-    for layer in encoder.transformer_layers:
-        x = layer(x, padding_mask=mask, training=False)
-        states.append(x)
-    return [np.asarray(s, np.float32) for s in states]
+    return layer_outputs(model, inputs)[0]
 
 
 def read_lines(path):

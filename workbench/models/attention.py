@@ -10,7 +10,7 @@ import weakref
 
 import tensorflow as tf
 
-# encoder -> traced attention function; weak, so it never keeps a model alive.
+# encoder -> traced forward function; weak, so it never keeps a model alive.
 _TRACED = weakref.WeakKeyDictionary()
 
 
@@ -24,6 +24,41 @@ def find_encoder(model):
     if isinstance(backbone, keras_hub.models.BertBackbone):
         return backbone
     raise TypeError(f"{type(model).__name__} is not a BERT encoder and has no `backbone` attribute holding one")
+
+
+def layer_outputs(model, inputs, attention=False):
+    """Every layer's output, and with `attention=True` every layer's attention
+    probabilities, from one pass through the encoder's own layers.
+
+    The one encoder forward behind `attention_maps` and
+    `workbench.explore.hidden_states.hidden_states`: the embedding layers, then
+    each Transformer layer in turn, without dropout.
+
+    Args:
+        model: a `BertEncoder`/`BertBackbone` or any workbench head.
+        inputs: dict with `token_ids`, `segment_ids`, `padding_mask`, shape (batch, seq).
+        attention: also return the attention probabilities (they cost
+            batch x heads x seq^2 floats per layer, so only when asked).
+
+    Returns:
+        `(states, maps)`: `states` is [embedding output, layer 1, ..., layer L],
+        each a float32 NumPy array (batch, seq, hidden); `maps` is one float32
+        array (batch, heads, seq, seq) per layer, or [] without `attention`.
+
+    Example:
+    ```python
+    states, maps = layer_outputs(classifier, features, attention=True)
+    states[-1]  # the last layer's output
+    ```
+    """
+    encoder = find_encoder(model)
+    states, maps = _forward_function(encoder)(
+        tf.convert_to_tensor(inputs["token_ids"], tf.int32),
+        tf.convert_to_tensor(inputs["segment_ids"], tf.int32),
+        tf.convert_to_tensor(inputs["padding_mask"], tf.int32),
+        bool(attention),
+    )
+    return [s.numpy() for s in states], [m.numpy() for m in maps]
 
 
 def attention_maps(model, inputs):
@@ -44,33 +79,30 @@ def attention_maps(model, inputs):
     maps[-1][0, 3]  # last layer, first example, head 3
     ```
     """
-    encoder = find_encoder(model)
-    return [
-        m.numpy()
-        for m in _attention_function(encoder)(
-            tf.convert_to_tensor(inputs["token_ids"], tf.int32),
-            tf.convert_to_tensor(inputs["segment_ids"], tf.int32),
-            tf.convert_to_tensor(inputs["padding_mask"], tf.int32),
-        )
-    ]
+    return layer_outputs(model, inputs, attention=True)[1]
 
 
-def _attention_function(encoder):
-    # Traced once per encoder and kept on it, so interactive use (the attention
-    # explorer) pays the tracing cost only on the first input.
+def _forward_function(encoder):
+    # Traced once per encoder (and per `attention` flag) and kept on it, so
+    # interactive use (the attention explorer) pays the tracing cost only on
+    # the first input.
     fn = _TRACED.get(encoder)
     if fn is None:
 
         @tf.function(reduce_retracing=True)
-        def fn(token_ids, segment_ids, padding_mask):
+        def fn(token_ids, segment_ids, padding_mask, attention):
             x = encoder.token_embedding(token_ids)
             x = encoder.embeddings_add((x, encoder.position_embedding(x), encoder.segment_embedding(segment_ids)))
             x = encoder.embeddings_layer_norm(x)
-            maps = []
+            states, maps = [tf.cast(x, tf.float32)], []
             for layer in encoder.transformer_layers:
-                x, scores = layer(x, padding_mask=padding_mask, return_attention_scores=True, training=False)
-                maps.append(tf.cast(scores, tf.float32))
-            return maps
+                if attention:
+                    x, scores = layer(x, padding_mask=padding_mask, return_attention_scores=True, training=False)
+                    maps.append(tf.cast(scores, tf.float32))
+                else:
+                    x = layer(x, padding_mask=padding_mask, training=False)
+                states.append(tf.cast(x, tf.float32))
+            return states, maps
 
         _TRACED[encoder] = fn
     return fn

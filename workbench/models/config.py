@@ -163,6 +163,30 @@ class BertConfig:
     def to_json_file(self, path):
         write_text_atomic(path, self.to_json_string())
 
+    # ---- size ----------------------------------------------------------------
+    def num_parameters(self, non_embedding=False):
+        """Parameters of the encoder: embeddings, layers and pooler (BERT-Base:
+        109,482,240, as the original release reports).
+
+        `non_embedding=True` leaves out the three embedding tables and their
+        LayerNorm: the count that scales compute (`6 N` FLOPs per token for a
+        training step), as in nanoGPT's `get_num_params(non_embedding=True)`.
+
+        Example:
+        ```python
+        BertConfig.from_size("base").num_parameters()  # 109482240
+        ```
+        """
+        h, i = self.hidden_size, self.intermediate_size
+        attention = 4 * (h * h + h)  # query, key, value, output projections
+        feed_forward = (h * i + i) + (i * h + h)
+        layer = attention + feed_forward + 2 * (2 * h)  # two LayerNorms
+        pooler = h * h + h
+        count = self.num_hidden_layers * layer + pooler
+        if not non_embedding:
+            count += (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * h + 2 * h
+        return count
+
     # ---- keras-hub -----------------------------------------------------------
     def backbone_kwargs(self):
         """Arguments for `workbench.BertEncoder` (keras-hub `BertBackbone` names)."""

@@ -13,12 +13,10 @@ The `embedded` suite is the main job: all 15 task names on the samples in
 
 import concurrent.futures
 import dataclasses
-import hashlib
 import itertools
-import json
 import os
-import time
 
+from workbench.runs import record
 from workbench.tasks.registry import GLUE_TASKS, TASK_NAMES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -117,9 +115,8 @@ def plan(suite, model=None, seeds=(1,), grid=None, data_dir=None, results_dir=No
         params.update(point)
         params.update(task_params)
         params["seed"] = seed
-        key = json.dumps({"task": task, **params}, sort_keys=True)
-        model_name = os.path.basename(os.path.normpath(str(params.get("model", "default"))))
-        run_id = f"{suite}-{task}-{model_name}-s{seed}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+        prefix = f"{suite}-{task}-{record.model_name(params.get('model', 'default'))}-s{seed}"
+        run_id = record.run_id(prefix, {"task": task, **params})
         run_dir = os.path.join(results_dir, "runs", run_id)
         output_notebook = os.path.join(run_dir, notebook)
         params.update(
@@ -165,7 +162,7 @@ def execute(run, kernel_name=None, timeout=None):
             [
                 {
                     "run_id": run.run_id,
-                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "finished_at": record.utc_now(),
                     "status": "error",
                     "task": run.task,
                     "model": run.parameters.get("model", ""),

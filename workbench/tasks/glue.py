@@ -16,6 +16,7 @@ import numpy as np
 from workbench.files import write_text_atomic
 from workbench.models.heads import BertClassifier
 from workbench.tasks import metrics as M
+from workbench.tasks.options import reject_options
 from workbench.tasks.registry import Hyperparameters, Task
 from workbench.text.inputs import Features, encode_pairs
 
@@ -373,6 +374,5 @@ def make_task(name, **options):
     }
     if name == "xnli":
         return XnliTask(**options)
-    if options:
-        raise ValueError(f"Task {name!r} takes no options, got {sorted(options)}")
+    reject_options(name, options)
     return GlueTask(name=name, **specs[name])

@@ -17,6 +17,7 @@ import numpy as np
 from workbench.files import write_text_atomic
 from workbench.models.heads import BertTokenClassifier
 from workbench.tasks import metrics as M
+from workbench.tasks.options import reject_options
 from workbench.tasks.registry import Hyperparameters, Task
 from workbench.text.inputs import Features
 
@@ -154,6 +155,5 @@ class ConllNerTask(Task):
 
 
 def make_task(name, **options):
-    if options:
-        raise ValueError(f"Task 'conll2003' takes no options, got {sorted(options)}")
+    reject_options("conll2003", options)
     return ConllNerTask()

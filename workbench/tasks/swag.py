@@ -15,6 +15,7 @@ import numpy as np
 from workbench.files import write_text_atomic
 from workbench.models.heads import BertMultipleChoice
 from workbench.tasks import metrics as M
+from workbench.tasks.options import reject_options
 from workbench.tasks.registry import Hyperparameters, Task
 from workbench.text.inputs import Features, encode_pairs
 
@@ -109,6 +110,5 @@ class SwagTask(Task):
 
 
 def make_task(name, **options):
-    if options:
-        raise ValueError(f"Task 'swag' takes no options, got {sorted(options)}")
+    reject_options("swag", options)
     return SwagTask()

@@ -8,16 +8,16 @@ task head on the encoder under the chosen strategy, train with BERT's optimizer
 `output_dir` resumes from the last checkpoint on exactly the same data order),
 evaluate on the dev splits, write dev predictions and leaderboard files for the
 test splits, and append one row per (split, metric) to `results/finetune.csv`.
+A run resumes only with the parameters it began with (`output_dir/parameters.json`),
+and a NaN or infinite loss stops it, recorded with status `diverged`
+(docs/run-path.md).
 """
 
 import dataclasses
-import datetime
-import hashlib
 import json
 import math
 import os
 import shutil
-import time
 import types
 import typing
 
@@ -116,6 +116,20 @@ def _type_name(hint):
     return "None" if hint is type(None) else hint.__name__
 
 
+# Parameters that cannot change a run's results: where results go, how often to
+# checkpoint, what to keep. The run id leaves them out, and a run may resume
+# with other values of them (every other parameter must be as the run began).
+BOOKKEEPING_PARAMETERS = (
+    "output_dir",
+    "results_csv",
+    "notebook",
+    "run_id",
+    "feature_cache",
+    "save_model",
+    "checkpoint_every",
+)
+
+
 @dataclasses.dataclass
 class FinetuneResult:
     run_id: str
@@ -126,16 +140,54 @@ class FinetuneResult:
     prediction_files: list
 
 
+@dataclasses.dataclass
+class Recipe:
+    """The hyperparameters a run trains with: the given ones, and the task's
+    paper defaults for those left None.
+
+    Args:
+        max_seq_length: tokens per input.
+        batch_size: global batch size.
+        learning_rate: peak learning rate.
+        epochs: passes over the training set.
+        warmup_proportion: share of optimizer steps with linear warmup.
+
+    Example:
+    ```python
+    recipe = Recipe.of(validate_params({"task": "mrpc"}), get_task("mrpc"))  # batch 32, lr 2e-5, 3 epochs
+    ```
+    """
+
+    max_seq_length: int
+    batch_size: int
+    learning_rate: float
+    epochs: float
+    warmup_proportion: float
+
+    @classmethod
+    def of(cls, p, task):
+        hp = task.hparams
+        return cls(
+            max_seq_length=p.max_seq_length or hp.max_seq_length,
+            batch_size=p.batch_size or hp.batch_size,
+            learning_rate=p.learning_rate or hp.learning_rate,
+            epochs=p.epochs or hp.epochs,
+            warmup_proportion=hp.warmup_proportion if p.warmup_proportion is None else p.warmup_proportion,
+        )
+
+    def steps(self, examples, gradient_accumulation):
+        """(batches, optimizer steps) for `examples` training features: whole
+        accumulation groups, at least one."""
+        batches = max(gradient_accumulation, math.ceil(self.epochs * math.ceil(examples / self.batch_size)))
+        batches -= batches % gradient_accumulation
+        return batches, batches // gradient_accumulation
+
+
 def default_run_id(p):
-    """Same parameters, same id (so a rerun resumes); readable prefix."""
-    keys = {
-        k: v
-        for k, v in dataclasses.asdict(p).items()
-        if k not in ("output_dir", "notebook", "results_csv", "run_id", "feature_cache")
-    }
-    digest = hashlib.sha1(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    model = os.path.basename(os.path.normpath(str(p.model)))
-    return f"{p.task}-{model}-s{p.seed}-{digest}"
+    """Same results-affecting parameters, same id (so a rerun resumes); readable prefix."""
+    from workbench.runs.record import model_name, run_id
+
+    return run_id(f"{p.task}-{model_name(p.model)}-s{p.seed}", dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
 
 
 @restored_precision()
@@ -144,29 +196,61 @@ def finetune(**params):
     p = validate_params(params)
     import keras
 
-    from workbench.checkpoints.load import apply_head_weights, load_pretrained, save_pretrained
-    from workbench.models.optimizer import create_optimizer
+    from workbench.runs.record import claim_run_dir, utc_now
     from workbench.runs.tables import append_rows
     from workbench.tasks.registry import get_task
     from workbench.training.distribution import describe_strategy, get_strategy
-    from workbench.training.loop import LossHistory, ProgressBar, StepCheckpoint, training_stream
+    from workbench.training.loop import ResumableTraining, TrainingDiverged, training_stream
 
     task = get_task(p.task, **(p.task_options or {}))
-    hp = task.hparams
-    max_seq_length = p.max_seq_length or hp.max_seq_length
-    batch_size = p.batch_size or hp.batch_size
-    learning_rate = p.learning_rate or hp.learning_rate
-    epochs = p.epochs or hp.epochs
-    warmup = hp.warmup_proportion if p.warmup_proportion is None else p.warmup_proportion
+    recipe = Recipe.of(p, task)
     run_id = p.run_id or default_run_id(p)
     output_dir = p.output_dir or os.path.join("results", "runs", run_id)
-    os.makedirs(output_dir, exist_ok=True)
-
+    claim_run_dir(output_dir, dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
     keras.utils.set_random_seed(p.seed)
     strategy = get_strategy(p.strategy, p.precision)
-    where = describe_strategy(strategy)
 
-    # ---- data ----
+    train, evaluation = _load_splits(task, p)
+    pretrained, model = _build_model(task, p, strategy, recipe.max_seq_length)
+    features = _training_features(task, p, train, pretrained.tokenizer, recipe.max_seq_length)
+    total_batches, optimizer_steps = recipe.steps(len(features), p.gradient_accumulation)
+    _compile(model, task, p, recipe, optimizer_steps, features, strategy)
+
+    where = describe_strategy(strategy)
+    row = _row_fields(p, recipe, run_id, output_dir, pretrained.init, where, len(train), optimizer_steps)
+    training = ResumableTraining(
+        model,
+        total_batches,
+        os.path.join(output_dir, "checkpoints"),
+        os.path.join(output_dir, "history.csv"),
+        p.checkpoint_every,
+        tensorboard_dir=os.path.join(output_dir, "tensorboard"),
+        description=f"{p.task} train",
+    )
+    try:
+        outcome = training.fit(training_stream(features, recipe.batch_size, total_batches, p.seed))
+    except TrainingDiverged as e:
+        append_rows(p.results_csv, [{**row, "finished_at": utc_now(), "status": "diverged", "error": str(e)}])
+        raise
+
+    metrics, prediction_files = _evaluate(task, model, pretrained.tokenizer, evaluation, recipe, output_dir)
+    if p.save_model:
+        _save_model(pretrained, model, output_dir)
+    row.update(
+        train_seconds=round(outcome.seconds, 3), examples_per_second=outcome.examples_per_second(recipe.batch_size)
+    )
+    rows = _result_rows(row, metrics, prediction_files)
+    from workbench.files import write_text_atomic
+
+    write_text_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
+    append_rows(p.results_csv, rows)
+    shutil.rmtree(os.path.join(output_dir, "checkpoints"), ignore_errors=True)
+    return FinetuneResult(run_id, output_dir, metrics, outcome.history, rows, prediction_files)
+
+
+def _load_splits(task, p):
+    """The training examples and {split: examples} of every eval and test split
+    (a missing test or optional split is skipped with a note)."""
     train = task.load(p.data_dir, task.train_split)[: p.max_train_examples]
     evaluation = {}
     for split in (*task.eval_splits, *task.test_splits):
@@ -177,22 +261,31 @@ def finetune(**params):
                 print(f"skipping {split}: {e}")
                 continue
             raise
+    return train, evaluation
 
-    # ---- model ----
+
+def _build_model(task, p, strategy, max_seq_length):
+    """(pretrained, task model): the encoder loaded from `p.model` with the
+    task's head, and the checkpoint's head weights where they fit."""
+    from workbench.checkpoints.load import apply_head_weights, load_pretrained
+
     with strategy.scope():
         pretrained = load_pretrained(p.model, vocab=p.vocab, lowercase=p.lowercase)
         model = task.build_model(pretrained.encoder)
         if pretrained.head_weights and apply_head_weights(model, pretrained.head_weights):
             print(f"loaded the checkpoint's {type(model).__name__} head weights")
-    tokenizer = pretrained.tokenizer
     if max_seq_length > pretrained.encoder.max_sequence_length:
         raise ValueError(
             f"Parameter 'max_seq_length' ({max_seq_length}) exceeds the model's "
             f"{pretrained.encoder.max_sequence_length} positions"
         )
+    return pretrained, model
+
+
+def _training_features(task, p, train, tokenizer, max_seq_length):
     from workbench.training.feature_cache import cached_training_features
 
-    train_features = cached_training_features(
+    features = cached_training_features(
         p.feature_cache,
         task,
         train,
@@ -201,112 +294,96 @@ def finetune(**params):
         lambda: task.featurize(train, tokenizer, max_seq_length, training=True),
         options=p.task_options,
     )
-    if len(train_features) == 0:
+    if len(features) == 0:
         raise ValueError(f"{p.task}: no training examples in {p.data_dir}")
-    batches_per_epoch = math.ceil(len(train_features) / batch_size)
-    total_batches = max(p.gradient_accumulation, math.ceil(epochs * batches_per_epoch))
-    total_batches -= total_batches % p.gradient_accumulation
-    optimizer_steps = total_batches // p.gradient_accumulation
+    return features
+
+
+def _compile(model, task, p, recipe, optimizer_steps, features, strategy):
+    """Compile with BERT's optimizer and create every variable, so that a
+    checkpoint can be restored."""
+    from workbench.models.optimizer import create_optimizer
+    from workbench.training.loop import build_training_state
+
     with strategy.scope():
         model.compile(
             optimizer=create_optimizer(
-                learning_rate,
+                recipe.learning_rate,
                 optimizer_steps,
-                int(warmup * optimizer_steps),
+                int(recipe.warmup_proportion * optimizer_steps),
                 gradient_accumulation_steps=p.gradient_accumulation,
             ),
             loss=task.loss(),
             loss_weights=getattr(task, "loss_weights", None),
             jit_compile=p.jit_compile,
         )
-        _build(model, train_features)
+        build_training_state(model, {k: v[:1] for k, v in features.inputs.items()})
 
-    # ---- train (resumable) ----
-    checkpoint = StepCheckpoint(os.path.join(output_dir, "checkpoints"), every=p.checkpoint_every)
-    start_batch = checkpoint.restore(model)
-    history = LossHistory(os.path.join(output_dir, "history.csv"), start_batch)
-    train_seconds = 0.0
-    if start_batch < total_batches:
-        stream = training_stream(train_features, batch_size, total_batches, p.seed).skip(start_batch)
-        callbacks = [
-            checkpoint,
-            history,
-            ProgressBar(total_batches, start_batch, f"{p.task} train"),
-            keras.callbacks.TensorBoard(
-                os.path.join(output_dir, "tensorboard"), update_freq=max(1, p.checkpoint_every // 10)
-            ),
-        ]
-        started = time.perf_counter()
-        model.fit(
-            stream, epochs=1, steps_per_epoch=total_batches - start_batch, verbose=0, callbacks=callbacks, shuffle=False
-        )
-        train_seconds = time.perf_counter() - started
-        checkpoint.save(model, total_batches)
-    trained_batches = total_batches - start_batch
 
-    # ---- evaluate and predict ----
+def _evaluate(task, model, tokenizer, evaluation, recipe, output_dir):
+    """Predict every split, write the prediction (and leaderboard) files and
+    score the labelled splits: ({split: {metric: value}}, files written)."""
     metrics, prediction_files = {}, []
     prediction_dir = os.path.join(output_dir, "predictions")
     for split, examples in evaluation.items():
         if not examples:
             continue
-        features = task.featurize(examples, tokenizer, max_seq_length)
-        predictions = task.predict(model, features, batch_size=max(batch_size, 32), examples=examples)
+        features = task.featurize(examples, tokenizer, recipe.max_seq_length)
+        predictions = task.predict(model, features, batch_size=max(recipe.batch_size, 32), examples=examples)
         prediction_files += task.write_predictions(examples, predictions, prediction_dir, split)
         if task.has_labels(split):
             metrics[split] = task.score(examples, predictions, split)
-    if p.save_model:
-        save_pretrained(pretrained.encoder, tokenizer, os.path.join(output_dir, "model"))
-        from workbench.files import atomic_path
+    return metrics, prediction_files
 
-        with atomic_path(os.path.join(output_dir, "task_model.keras")) as tmp:
-            model.save(tmp + ".keras")
-            os.replace(tmp + ".keras", tmp)
 
-    # ---- record ----
-    finished = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    common = {
+def _save_model(pretrained, model, output_dir):
+    """The encoder as a keras-hub preset (`model/`) and the whole task model (`task_model.keras`)."""
+    from workbench.checkpoints.load import save_pretrained
+    from workbench.files import atomic_path
+
+    save_pretrained(pretrained.encoder, pretrained.tokenizer, os.path.join(output_dir, "model"))
+    with atomic_path(os.path.join(output_dir, "task_model.keras")) as tmp:
+        model.save(tmp + ".keras")
+        os.replace(tmp + ".keras", tmp)
+
+
+def _row_fields(p, recipe, run_id, output_dir, init, where, train_examples, optimizer_steps):
+    """The columns of the run's rows in the results table that every row shares."""
+    return {
         "run_id": run_id,
-        "finished_at": finished,
         "status": "ok",
         "task": p.task,
         "model": str(p.model),
-        "init": pretrained.init,
-        "max_seq_length": max_seq_length,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "epochs": epochs,
-        "warmup_proportion": warmup,
+        "init": init,
+        "max_seq_length": recipe.max_seq_length,
+        "batch_size": recipe.batch_size,
+        "learning_rate": recipe.learning_rate,
+        "epochs": recipe.epochs,
+        "warmup_proportion": recipe.warmup_proportion,
         "gradient_accumulation": p.gradient_accumulation,
         "seed": p.seed,
         "strategy": where["strategy"],
         "replicas": where["replicas"],
         "precision": where["precision"],
-        "train_examples": len(train),
+        "train_examples": train_examples,
         "train_steps": optimizer_steps,
-        "train_seconds": round(train_seconds, 3),
-        "examples_per_second": round(trained_batches * batch_size / train_seconds, 2) if train_seconds else "",
+        "train_seconds": "",
+        "examples_per_second": "",
         "notebook": p.notebook,
         "output_dir": output_dir,
         "error": "",
     }
+
+
+def _result_rows(row, metrics, prediction_files):
+    """One row per (split, metric); a task with nothing to score (no labelled
+    split) still records that it ran."""
+    from workbench.runs.record import utc_now
+
+    row = {**row, "finished_at": utc_now()}
     rows = [
-        {**common, "split": split, "metric": name, "value": value}
+        {**row, "split": split, "metric": name, "value": value}
         for split, values in metrics.items()
         for name, value in values.items()
     ]
-    if not rows:  # a task with nothing to score (no labelled split) still records that it ran
-        rows = [{**common, "split": "", "metric": "predictions_written", "value": len(prediction_files)}]
-    from workbench.files import write_text_atomic
-
-    write_text_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
-    append_rows(p.results_csv, rows)
-    shutil.rmtree(os.path.join(output_dir, "checkpoints"), ignore_errors=True)
-    return FinetuneResult(run_id, output_dir, metrics, history.frame(), rows, prediction_files)
-
-
-def _build(model, features):
-    """Create all variables (model and optimizer) before a checkpoint is restored."""
-    sample = {k: v[:1] for k, v in features.inputs.items()}
-    model(sample)
-    model.optimizer.build(model.trainable_variables)
+    return rows or [{**row, "split": "", "metric": "predictions_written", "value": len(prediction_files)}]

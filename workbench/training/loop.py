@@ -1,5 +1,7 @@
-"""Training plumbing shared by fine-tuning and pretraining: a deterministic
-data stream, step checkpoints for resuming, loss history and a progress bar.
+"""The one training loop of fine-tuning and pretraining: a deterministic data
+stream, and `ResumableTraining`, which restores the newest step checkpoint,
+trains to the end with checkpoints, per-step losses and a progress bar, and
+stops at the first non-finite loss.
 
 Resuming is exact: the data stream is a pure function of (seed, step), the
 checkpoint holds the model weights, the optimizer state and every dropout
@@ -9,9 +11,12 @@ deterministic).
 """
 
 import csv
+import dataclasses
 import json
+import math
 import os
 import shutil
+import time
 
 import keras
 import tensorflow as tf
@@ -56,16 +61,79 @@ def training_stream(features, batch_size, total_batches, seed):
     return without_autotune(batches.map(lambda rows: tf.nest.map_structure(lambda a: tf.gather(a, rows), arrays)))
 
 
+def build_training_state(model, sample):
+    """Create every variable of `model` and of its optimizer by running
+    `sample` through it, so that a checkpoint can be restored into them."""
+    model(sample)
+    model.optimizer.build(model.trainable_variables)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss (or a weight) became NaN or infinite: training stopped there.
+
+    Nothing of the failed step was saved: the newest checkpoint, named by
+    `checkpoint`, is the last good state (None when the run had not written one).
+
+    Args:
+        step: the step (batch number, counted from 1 over the whole run) whose loss was not finite.
+        value: what was found, e.g. `"loss nan"`.
+        checkpoint: directory of the last good checkpoint, or None.
+        checkpoint_step: the step that checkpoint holds (0 if none).
+
+    Example:
+    ```python
+    try:
+        training.fit(stream)
+    except TrainingDiverged as e:
+        print(e.step, e.checkpoint)  # where it failed, what to inspect
+    ```
+    """
+
+    def __init__(self, step, value, checkpoint, checkpoint_step):
+        self.step, self.value, self.checkpoint, self.checkpoint_step = step, value, checkpoint, checkpoint_step
+        last = (
+            f"last good checkpoint: {checkpoint} (step {checkpoint_step})"
+            if checkpoint
+            else "no checkpoint had been written yet"
+        )
+        super().__init__(
+            f"{value} at step {step}: training stopped, {last}; nothing after it was written. "
+            "A smaller learning_rate (or float32 precision) may help; a run with other parameters "
+            "needs another output_dir."
+        )
+
+
 def _random_state_variables(model):
     """The state of every SeedGenerator (dropout masks) in the model."""
     return [v for v in model.variables if "seed_generator" in v.path]
 
 
+def _all_finite(model):
+    return all(
+        bool(keras.ops.all(keras.ops.isfinite(v)))
+        for v in model.weights
+        if "float" in keras.backend.standardize_dtype(v.dtype)
+    )
+
+
 class StepCheckpoint(keras.callbacks.Callback):
-    """Saves the training state every `every` batches; `restore` before `fit`.
+    """Saves the training state every `every` steps; `restore` before `fit`.
 
     Each checkpoint is a directory `step-<n>/` written through a temporary name;
     `latest` names the newest complete one, so a kill mid-save loses nothing.
+    A step whose loss is not finite, or weights that are not, raise
+    `TrainingDiverged` instead of being saved, so the newest checkpoint is
+    always a good one.
+
+    Args:
+        directory: where the `step-<n>/` directories go.
+        every: steps between checkpoints.
+
+    Example:
+    ```python
+    checkpoint = StepCheckpoint("run/checkpoints", every=200)
+    start = checkpoint.restore(model)  # 0 on a fresh run
+    ```
     """
 
     def __init__(self, directory, every):
@@ -73,27 +141,41 @@ class StepCheckpoint(keras.callbacks.Callback):
         self.directory = directory
         self.every = every
         self.step = 0
+        self.saved_step = 0
+
+    def latest(self):
+        """Path of the newest complete checkpoint, or None."""
+        latest = os.path.join(self.directory, "latest")
+        if not os.path.exists(latest):
+            return None
+        with open(latest, encoding="utf-8") as f:
+            return os.path.join(self.directory, f.read().strip())
 
     def restore(self, model):
         """Load the newest checkpoint into `model` (built, with its optimizer
-        built); return the number of batches it had trained (0 if none)."""
-        latest = os.path.join(self.directory, "latest")
-        if not os.path.exists(latest):
-            self.step = 0
+        built); return the number of steps it had trained (0 if none)."""
+        path = self.latest()
+        if path is None:
+            self.step = self.saved_step = 0
             return 0
-        with open(latest, encoding="utf-8") as f:
-            name = f.read().strip()
-        path = os.path.join(self.directory, name)
         model.load_weights(os.path.join(path, "model.weights.h5"))
         with open(os.path.join(path, "state.json"), encoding="utf-8") as f:
             state = json.load(f)
         for variable, value in zip(_random_state_variables(model), state["random_state"]):
             variable.assign(value)
-        self.step = state["step"]
+        self.step = self.saved_step = state["step"]
         print(f"resumed from {path} (step {self.step})")
         return self.step
 
+    def diverged(self, step, value):
+        """The error for a non-finite `value` found at `step`."""
+        return TrainingDiverged(step, value, self.latest(), self.saved_step)
+
     def save(self, model, step):
+        if step == self.saved_step and self.latest():
+            return
+        if not _all_finite(model):
+            raise self.diverged(step, "non-finite weights")
         os.makedirs(self.directory, exist_ok=True)
         name = f"step-{step}"
         staging = os.path.join(self.directory, f".tmp-{name}")
@@ -106,19 +188,55 @@ class StepCheckpoint(keras.callbacks.Callback):
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
         write_text_atomic(os.path.join(self.directory, "latest"), name + "\n")
+        self.saved_step = step
         for old in os.listdir(self.directory):  # keep the newest two
             if old.startswith("step-") and old != name and int(old[5:]) < step - self.every:
                 shutil.rmtree(os.path.join(self.directory, old), ignore_errors=True)
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise self.diverged(self.step, f"loss {loss}")
         if self.step % self.every == 0:
             self.save(self.model, self.step)
 
 
+class StepLoss(keras.callbacks.Callback):
+    """Makes `logs["loss"]` each step's own loss instead of Keras' running mean.
+
+    Keras logs the mean loss since `fit` began, kept as a float32 total; taking
+    one step's loss back out of that mean loses digits as the total grows
+    (over a long pretraining phase, most of them). Resetting the loss trackers
+    before every step leaves them holding that step's loss alone, for every
+    callback after this one (history, checkpoint check, progress bar, TensorBoard).
+    Needs `steps_per_execution=1` (Keras' default), as per-step checkpoints do.
+
+    Example:
+    ```python
+    model.fit(stream, callbacks=[StepLoss(), LossHistory("history.csv")])
+    ```
+    """
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.reset_metrics()
+
+
 class LossHistory(keras.callbacks.Callback):
-    """Per-batch loss and learning rate in a CSV, appended as training goes; on
-    resume the rows after the restored step are dropped (they will be redone)."""
+    """Each step's loss and learning rate in a CSV, appended as training goes; on
+    resume the rows after the restored step are dropped (they will be redone).
+
+    Args:
+        path: the CSV file (`step,loss,learning_rate`).
+        start_step: the step training resumes from.
+
+    Example:
+    ```python
+    history = LossHistory("run/history.csv", start_step=0)
+    model.fit(stream, callbacks=[StepLoss(), history])
+    history.frame()
+    ```
+    """
 
     COLUMNS = ("step", "loss", "learning_rate")
 
@@ -137,17 +255,10 @@ class LossHistory(keras.callbacks.Callback):
         lines = [",".join(self.COLUMNS)] + [",".join(repr(r[k]) for k in self.COLUMNS) for r in self.rows]
         write_text_atomic(path, "\n".join(lines) + "\n")
 
-    def on_train_begin(self, logs=None):
-        self._seen, self._mean = 0, 0.0
-
     def on_train_batch_end(self, batch, logs=None):
-        # Keras logs the mean loss since `fit` began; every batch has the same
-        # size, so this batch's own loss is n * mean_n - (n - 1) * mean_(n-1).
+        # With `StepLoss` before this callback, logs["loss"] is this step's loss.
         self.step += 1
-        self._seen += 1
-        mean = float(logs.get("loss", float("nan")))
-        loss = self._seen * mean - (self._seen - 1) * self._mean
-        self._mean = mean
+        loss = float(logs.get("loss", float("nan")))
         row = {"step": float(self.step), "loss": loss, "learning_rate": float(self.model.optimizer.learning_rate)}
         self.rows.append(row)
         with open(self.path, "a", encoding="utf-8") as f:
@@ -160,7 +271,18 @@ class LossHistory(keras.callbacks.Callback):
 
 
 class ProgressBar(keras.callbacks.Callback):
-    """A tqdm progress bar over the whole run (notebook widget or terminal)."""
+    """A tqdm progress bar over the whole run (notebook widget or terminal).
+
+    Args:
+        total: steps of the whole run.
+        initial: steps already done (a resumed run starts the bar there).
+        description: the bar's label.
+
+    Example:
+    ```python
+    model.fit(stream, callbacks=[ProgressBar(600, initial=200, description="mrpc train")])
+    ```
+    """
 
     def __init__(self, total, initial=0, description="train"):
         super().__init__()
@@ -178,4 +300,118 @@ class ProgressBar(keras.callbacks.Callback):
             self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
 
     def on_train_end(self, logs=None):
-        self.bar.close()
+        self.close()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@dataclasses.dataclass
+class TrainingOutcome:
+    """What `ResumableTraining.fit` did.
+
+    Args:
+        start_step: the step it resumed from (0: a fresh start).
+        total_steps: the run's steps; all of them are done.
+        seconds: wall time of the steps trained in this call (0.0 if none were left).
+        history: DataFrame `step, loss, learning_rate` of the whole run.
+
+    Example:
+    ```python
+    outcome = training.fit(stream)
+    outcome.trained_steps, outcome.examples_per_second(batch_size=32)
+    ```
+    """
+
+    start_step: int
+    total_steps: int
+    seconds: float
+    history: object
+
+    @property
+    def trained_steps(self):
+        return self.total_steps - self.start_step
+
+    def examples_per_second(self, batch_size):
+        """Throughput of this call's steps (empty when none ran, as the tables want)."""
+        return round(self.trained_steps * batch_size / self.seconds, 2) if self.seconds else ""
+
+
+class ResumableTraining:
+    """One resumable run of `model.fit`, as fine-tuning and pretraining do it.
+
+    Creating it restores the newest checkpoint in `checkpoint_dir` into `model`
+    (`start_step` says where that left off) and trims `history_path` to it;
+    `fit` trains the remaining steps with per-step losses, checkpoints every
+    `checkpoint_every` steps, a progress bar and TensorBoard logs, and saves a
+    final checkpoint. A non-finite loss raises `TrainingDiverged` at its step.
+
+    Args:
+        model: compiled, with its variables built (`build_training_state`).
+        total_steps: batches of the whole run.
+        checkpoint_dir: where step checkpoints go.
+        history_path: CSV of per-step losses.
+        checkpoint_every: steps between checkpoints.
+        tensorboard_dir: TensorBoard logs (None: none).
+        description: the progress bar's label.
+
+    Example:
+    ```python
+    training = ResumableTraining(model, 600, "run/checkpoints", "run/history.csv", checkpoint_every=200)
+    outcome = training.fit(training_stream(features, 32, 600, seed=1))
+    ```
+    """
+
+    def __init__(
+        self,
+        model,
+        total_steps,
+        checkpoint_dir,
+        history_path,
+        checkpoint_every,
+        tensorboard_dir=None,
+        description="train",
+    ):
+        self.model = model
+        self.total_steps = total_steps
+        self.checkpoint = StepCheckpoint(checkpoint_dir, every=checkpoint_every)
+        self.start_step = self.checkpoint.restore(model)
+        self.history = LossHistory(history_path, self.start_step)
+        self.tensorboard_dir = tensorboard_dir
+        self.description = description
+
+    def fit(self, stream):
+        """Train on `stream` (all `total_steps` batches from the start: the
+        steps already done are skipped) and return a `TrainingOutcome`."""
+        seconds = 0.0
+        if self.start_step < self.total_steps:
+            progress = ProgressBar(self.total_steps, self.start_step, self.description)
+            # Order matters: the losses are made per-step first, recorded, then
+            # checked before anything is saved.
+            callbacks = [StepLoss(), self.history, self.checkpoint, progress]
+            if self.tensorboard_dir:
+                callbacks.append(
+                    keras.callbacks.TensorBoard(self.tensorboard_dir, update_freq=max(1, self.checkpoint.every // 10))
+                )
+            began = time.perf_counter()
+            try:
+                self.model.fit(
+                    stream.skip(self.start_step),
+                    epochs=1,
+                    steps_per_epoch=self.total_steps - self.start_step,
+                    verbose=0,
+                    callbacks=callbacks,
+                    shuffle=False,
+                )
+            finally:
+                progress.close()
+            seconds = time.perf_counter() - began
+            if self.checkpoint.step != self.total_steps:  # Keras only warns when the data runs out
+                raise RuntimeError(
+                    f"the training data ended after step {self.checkpoint.step} of {self.total_steps}; "
+                    f"the newest checkpoint is {self.checkpoint.latest()}"
+                )
+            self.checkpoint.save(self.model, self.total_steps)
+        return TrainingOutcome(self.start_step, self.total_steps, seconds, self.history.frame())

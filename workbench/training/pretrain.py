@@ -16,10 +16,8 @@ pretraining from.
 """
 
 import dataclasses
-import datetime
 import json
 import os
-import time
 
 import numpy as np
 
@@ -46,6 +44,8 @@ PRETRAIN_COLUMNS = [
     "sequences_per_second",
     "notebook",
     "output_dir",
+    "status",
+    "error",
 ]
 
 
@@ -182,45 +182,85 @@ def evaluate_pretraining(model, files, seq_length, max_predictions, count, batch
     }
 
 
+# Parameters that cannot change a run's results (see finetune.BOOKKEEPING_PARAMETERS).
+BOOKKEEPING_PARAMETERS = ("output_dir", "results_csv", "notebook", "run_id", "checkpoint_every")
+
+
+@dataclasses.dataclass
+class Phase:
+    """One phase of the recipe.
+
+    Args:
+        number: 1 or 2 (names its checkpoints, history and data directories).
+        steps: optimizer steps.
+        seq_length: tokens per sequence.
+        max_predictions: masked positions per sequence.
+
+    Example:
+    ```python
+    Phase(1, 900_000, 128, 20)  # the paper's first phase
+    ```
+    """
+
+    number: int
+    steps: int
+    seq_length: int
+    max_predictions: int
+
+
+def default_run_id(p):
+    """Same results-affecting parameters, same id (so a rerun resumes)."""
+    from workbench.runs.record import model_name, run_id
+
+    return run_id(f"pretrain-{model_name(p.model)}-s{p.seed}", dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
+
+
 @restored_precision()
 def pretrain(**params):
     """Run the two-phase pretraining recipe; see `PretrainParams`."""
     p = PretrainParams(**params)
-    import glob
-    import hashlib
-
     import keras
 
-    from workbench.checkpoints.google import save_google_release
-    from workbench.checkpoints.load import apply_head_weights, is_size_name, load_pretrained, save_pretrained
-    from workbench.models.heads import BertPretrainer
-    from workbench.models.optimizer import create_optimizer
+    from workbench.runs.record import claim_run_dir
     from workbench.runs.tables import append_rows
-    from workbench.text.tokenizer import build_vocab, save_vocab
     from workbench.training.distribution import describe_strategy, get_strategy
-    from workbench.training.loop import LossHistory, ProgressBar, StepCheckpoint
-    from workbench.training.pretraining_data import PretrainingDataOptions, create_pretraining_data, read_documents
 
-    key = json.dumps(
-        {
-            k: v
-            for k, v in dataclasses.asdict(p).items()
-            if k not in ("output_dir", "results_csv", "notebook", "run_id")
-        },
-        sort_keys=True,
-    )
-    run_id = (
-        p.run_id
-        or f"pretrain-{os.path.basename(os.path.normpath(p.model))}-s{p.seed}"
-        f"-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
-    )
+    run_id = p.run_id or default_run_id(p)
     output_dir = p.output_dir or os.path.join("results", "pretrain_runs", run_id)
-    os.makedirs(output_dir, exist_ok=True)
+    claim_run_dir(output_dir, dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
     keras.utils.set_random_seed(p.seed)
     strategy = get_strategy(p.strategy, p.precision)
     where = describe_strategy(strategy)
 
-    # ---- vocabulary and model ----
+    pretrained, model = _build_model(p, output_dir, strategy)
+    metrics, histories, rows = {}, [], []
+    for phase in _phases(p, pretrained.encoder.max_sequence_length):
+        files, stats = _phase_data(p, phase, output_dir, pretrained.tokenizer)
+        row = _row_fields(p, phase, run_id, output_dir, where, stats["instances"])
+        initial, final, outcome = _train_phase(model, p, phase, files, stats, output_dir, strategy, row)
+        metrics[phase.number] = {"initial": initial, "final": final}
+        histories.append(outcome.history.assign(phase=phase.number)[["phase", *outcome.history.columns]])
+        row.update(
+            train_seconds=round(outcome.seconds, 3), sequences_per_second=outcome.examples_per_second(p.batch_size)
+        )
+        rows += _result_rows(row, phase, initial, final)
+
+    model_dir = _save_outputs(model, pretrained, output_dir, metrics)
+    append_rows(p.results_csv, rows, columns=PRETRAIN_COLUMNS)
+    import pandas as pd
+
+    return PretrainResult(run_id, output_dir, model_dir, metrics, pd.concat(histories, ignore_index=True))
+
+
+def _build_model(p, output_dir, strategy):
+    """(pretrained, BertPretrainer): a size name starts from random weights
+    (with a vocabulary learned from the corpus unless `vocab` is given), a
+    model directory or preset continues from its weights and heads."""
+    from workbench.checkpoints.load import apply_head_weights, is_size_name, load_pretrained
+    from workbench.models.heads import BertPretrainer
+    from workbench.text.tokenizer import build_vocab, save_vocab
+    from workbench.training.pretraining_data import read_documents
+
     vocab = p.vocab
     if vocab is None and is_size_name(p.model):
         vocab = os.path.join(output_dir, "vocab.txt")
@@ -232,111 +272,133 @@ def pretrain(**params):
         model = BertPretrainer(pretrained.encoder)
         if pretrained.head_weights:
             apply_head_weights(model, pretrained.head_weights)
-    tokenizer = pretrained.tokenizer
-    vocab_tokens = tokenizer.get_vocabulary()
+    return pretrained, model
 
-    phases = [(1, p.phase1_steps, p.phase1_seq_length, p.phase1_max_predictions)]
+
+def _phases(p, max_sequence_length):
+    phases = [Phase(1, p.phase1_steps, p.phase1_seq_length, p.phase1_max_predictions)]
     if p.phase2_steps:
-        phases.append((2, p.phase2_steps, p.phase2_seq_length, p.phase2_max_predictions))
-    for _, _, seq_length, _ in phases:
-        if seq_length > pretrained.encoder.max_sequence_length:
-            raise ValueError(
-                f"sequence length {seq_length} exceeds the model's {pretrained.encoder.max_sequence_length} positions"
-            )
-    metrics, histories, rows = {}, [], []
-    for phase, steps, seq_length, max_predictions in phases:
-        # ---- data (created once; a rerun reuses it) ----
-        data_dir = os.path.join(output_dir, "data", f"phase{phase}")
-        if not os.path.exists(os.path.join(data_dir, "stats.json")):
-            options = PretrainingDataOptions(
-                max_seq_length=seq_length,
-                max_predictions_per_seq=max_predictions,
-                masked_lm_prob=p.masked_lm_prob,
-                dupe_factor=p.dupe_factor,
-                short_seq_prob=p.short_seq_prob,
-                random_seed=p.data_seed + phase,
-                do_lower_case=tokenizer.do_lower_case,
-                whole_word_mask=p.whole_word_mask,
-            )
-            create_pretraining_data(p.corpus, data_dir, vocab_tokens, options, shards=p.shards)
-        with open(os.path.join(data_dir, "stats.json"), encoding="utf-8") as f:
-            stats = json.load(f)
-        files = glob.glob(os.path.join(data_dir, "*.tfrecord"))
+        phases.append(Phase(2, p.phase2_steps, p.phase2_seq_length, p.phase2_max_predictions))
+    for phase in phases:
+        if phase.seq_length > max_sequence_length:
+            raise ValueError(f"sequence length {phase.seq_length} exceeds the model's {max_sequence_length} positions")
+    return phases
 
-        # ---- train (resumable) ----
-        total_batches = steps * p.gradient_accumulation
-        with strategy.scope():
-            model.compile(
-                optimizer=create_optimizer(
-                    p.learning_rate, steps, min(p.warmup_steps, steps), p.weight_decay, p.gradient_accumulation
-                ),
-                loss=pretraining_losses(),
-            )
-            sample = {k: np.zeros((1, seq_length), "int32") for k in ("token_ids", "segment_ids", "padding_mask")}
-            model({**sample, "mask_positions": np.zeros((1, max_predictions), "int32")})
-            model.optimizer.build(model.trainable_variables)
-        checkpoint = StepCheckpoint(os.path.join(output_dir, "checkpoints", f"phase{phase}"), every=p.checkpoint_every)
-        start = checkpoint.restore(model)
-        history = LossHistory(os.path.join(output_dir, f"history_phase{phase}.csv"), start)
-        initial = (
-            evaluate_pretraining(model, files, seq_length, max_predictions, p.eval_instances) if start == 0 else None
+
+def _phase_data(p, phase, output_dir, tokenizer):
+    """(TFRecord files, stats) of the phase's data, created once (a rerun reuses it)."""
+    import glob
+
+    from workbench.training.pretraining_data import PretrainingDataOptions, create_pretraining_data
+
+    data_dir = os.path.join(output_dir, "data", f"phase{phase.number}")
+    if not os.path.exists(os.path.join(data_dir, "stats.json")):
+        options = PretrainingDataOptions(
+            max_seq_length=phase.seq_length,
+            max_predictions_per_seq=phase.max_predictions,
+            masked_lm_prob=p.masked_lm_prob,
+            dupe_factor=p.dupe_factor,
+            short_seq_prob=p.short_seq_prob,
+            random_seed=p.data_seed + phase.number,
+            do_lower_case=tokenizer.do_lower_case,
+            whole_word_mask=p.whole_word_mask,
         )
-        seconds = 0.0
-        if start < total_batches:
-            stream = phase_stream(
-                files, stats["instances"], seq_length, max_predictions, p.batch_size, total_batches, p.seed + phase
-            ).skip(start)
-            callbacks = [
-                checkpoint,
-                history,
-                ProgressBar(total_batches, start, f"phase {phase} (seq {seq_length})"),
-                keras.callbacks.TensorBoard(
-                    os.path.join(output_dir, "tensorboard", f"phase{phase}"),
-                    update_freq=max(1, p.checkpoint_every // 10),
-                ),
-            ]
-            began = time.perf_counter()
-            model.fit(
-                stream, epochs=1, steps_per_epoch=total_batches - start, verbose=0, callbacks=callbacks, shuffle=False
-            )
-            seconds = time.perf_counter() - began
-            checkpoint.save(model, total_batches)
-        final = evaluate_pretraining(model, files, seq_length, max_predictions, p.eval_instances)
-        metrics[phase] = {"initial": initial, "final": final}
-        frame = history.frame()
-        frame.insert(0, "phase", phase)
-        histories.append(frame)
-        finished = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-        common = {
-            "run_id": run_id,
-            "finished_at": finished,
-            "phase": phase,
-            "model": p.model,
-            "seq_length": seq_length,
-            "max_predictions": max_predictions,
-            "batch_size": p.batch_size,
-            "learning_rate": p.learning_rate,
-            "steps": steps,
-            "instances": stats["instances"],
-            "strategy": where["strategy"],
-            "replicas": where["replicas"],
-            "precision": where["precision"],
-            "train_seconds": round(seconds, 3),
-            "sequences_per_second": round((total_batches - start) * p.batch_size / seconds, 2) if seconds else "",
-            "notebook": p.notebook,
-            "output_dir": output_dir,
-        }
-        for step, values in ((0, initial), (steps, final)):
-            for name, value in (values or {}).items():
-                rows.append({**common, "step": step, "metric": name, "value": value})
+        create_pretraining_data(p.corpus, data_dir, tokenizer.get_vocabulary(), options, shards=p.shards)
+    with open(os.path.join(data_dir, "stats.json"), encoding="utf-8") as f:
+        stats = json.load(f)
+    files = glob.glob(os.path.join(data_dir, "*.tfrecord"))
+    return files, stats
 
-    # ---- outputs ----
-    model_dir = save_pretrained(pretrained.encoder, tokenizer, os.path.join(output_dir, "model"))
-    save_google_release(model, tokenizer, os.path.join(output_dir, "google"))
+
+def _train_phase(model, p, phase, files, stats, output_dir, strategy, row):
+    """Compile for the phase (fresh warmup), resume it, score the official
+    metrics before (on a fresh start) and after: (initial, final, outcome).
+    A diverged phase is recorded in the results table and re-raised."""
+    from workbench.models.optimizer import create_optimizer
+    from workbench.runs.record import utc_now
+    from workbench.runs.tables import append_rows
+    from workbench.training.loop import ResumableTraining, TrainingDiverged, build_training_state
+
+    total_batches = phase.steps * p.gradient_accumulation
+    with strategy.scope():
+        model.compile(
+            optimizer=create_optimizer(
+                p.learning_rate, phase.steps, min(p.warmup_steps, phase.steps), p.weight_decay, p.gradient_accumulation
+            ),
+            loss=pretraining_losses(),
+        )
+        sample = {k: np.zeros((1, phase.seq_length), "int32") for k in ("token_ids", "segment_ids", "padding_mask")}
+        build_training_state(model, {**sample, "mask_positions": np.zeros((1, phase.max_predictions), "int32")})
+    training = ResumableTraining(
+        model,
+        total_batches,
+        os.path.join(output_dir, "checkpoints", f"phase{phase.number}"),
+        os.path.join(output_dir, f"history_phase{phase.number}.csv"),
+        p.checkpoint_every,
+        tensorboard_dir=os.path.join(output_dir, "tensorboard", f"phase{phase.number}"),
+        description=f"phase {phase.number} (seq {phase.seq_length})",
+    )
+    seq_length, max_predictions = phase.seq_length, phase.max_predictions
+    initial = (
+        evaluate_pretraining(model, files, seq_length, max_predictions, p.eval_instances)
+        if training.start_step == 0
+        else None
+    )
+    stream = phase_stream(
+        files, stats["instances"], seq_length, max_predictions, p.batch_size, total_batches, p.seed + phase.number
+    )
+    try:
+        outcome = training.fit(stream)
+    except TrainingDiverged as e:
+        failed = {**row, "finished_at": utc_now(), "step": e.step, "status": "diverged", "error": str(e)}
+        append_rows(p.results_csv, [failed], columns=PRETRAIN_COLUMNS)
+        raise
+    final = evaluate_pretraining(model, files, seq_length, max_predictions, p.eval_instances)
+    return initial, final, outcome
+
+
+def _row_fields(p, phase, run_id, output_dir, where, instances):
+    """The columns a phase's rows in the results table share."""
+    return {
+        "run_id": run_id,
+        "status": "ok",
+        "phase": phase.number,
+        "model": p.model,
+        "seq_length": phase.seq_length,
+        "max_predictions": phase.max_predictions,
+        "batch_size": p.batch_size,
+        "learning_rate": p.learning_rate,
+        "steps": phase.steps,
+        "instances": instances,
+        "strategy": where["strategy"],
+        "replicas": where["replicas"],
+        "precision": where["precision"],
+        "notebook": p.notebook,
+        "output_dir": output_dir,
+        "error": "",
+    }
+
+
+def _result_rows(row, phase, initial, final):
+    """One row per official metric, before (step 0, a fresh start only) and after the phase."""
+    from workbench.runs.record import utc_now
+
+    row = {**row, "finished_at": utc_now()}
+    return [
+        {**row, "step": step, "metric": name, "value": value}
+        for step, values in ((0, initial), (phase.steps, final))
+        for name, value in (values or {}).items()
+    ]
+
+
+def _save_outputs(model, pretrained, output_dir, metrics):
+    """The encoder as a keras-hub preset (returned), the Google layout with the
+    heads, and metrics.json."""
+    from workbench.checkpoints.google import save_google_release
+    from workbench.checkpoints.load import save_pretrained
     from workbench.files import write_text_atomic
 
+    model_dir = save_pretrained(pretrained.encoder, pretrained.tokenizer, os.path.join(output_dir, "model"))
+    save_google_release(model, pretrained.tokenizer, os.path.join(output_dir, "google"))
     write_text_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
-    append_rows(p.results_csv, rows, columns=PRETRAIN_COLUMNS)
-    import pandas as pd
-
-    return PretrainResult(run_id, output_dir, model_dir, metrics, pd.concat(histories, ignore_index=True))
+    return model_dir

@@ -1,0 +1,56 @@
+"""Run ids, UTC timestamps and the stored parameters of a run directory."""
+
+import datetime
+import json
+import time
+
+import pytest
+
+from workbench.runs.record import PARAMETERS_FILE, claim_run_dir, model_name, run_id, utc_now
+
+
+def test_timestamps_are_utc_whatever_the_local_time_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        stamp = utc_now()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    parsed = datetime.datetime.fromisoformat(stamp)
+    assert stamp.endswith("+00:00") and parsed.utcoffset() == datetime.timedelta(0)
+    assert abs((datetime.datetime.now(datetime.UTC) - parsed).total_seconds()) < 60
+
+
+def test_run_ids_hash_the_parameters_that_matter():
+    a = run_id(
+        "mrpc-tiny-s1", {"task": "mrpc", "seed": 1, "learning_rate": 2e-5, "output_dir": "x"}, ignore=("output_dir",)
+    )
+    assert a.startswith("mrpc-tiny-s1-") and len(a.split("-")[-1]) == 8
+    same = run_id(
+        "mrpc-tiny-s1", {"output_dir": "y", "learning_rate": 2e-5, "seed": 1, "task": "mrpc"}, ignore=("output_dir",)
+    )
+    assert same == a  # key order and ignored parameters do not matter
+    assert run_id("mrpc-tiny-s1", {"task": "mrpc", "seed": 1, "learning_rate": 3e-5}) != a
+    assert model_name("/runs/pretrain-x/model/") == "model" and model_name("base") == "base"
+
+
+def test_a_run_dir_refuses_other_parameters_and_allows_bookkeeping_ones(tmp_path):
+    run = tmp_path / "run"
+    params = {"task": "mrpc", "learning_rate": 1, "layers": (1, 2), "checkpoint_every": 10}
+    claim_run_dir(str(run), params, ignore=("checkpoint_every",))
+    assert json.loads((run / PARAMETERS_FILE).read_text()) == {**params, "layers": [1, 2]}
+    claim_run_dir(str(run), {**params, "learning_rate": 1.0}, ignore=("checkpoint_every",))  # 1 == 1.0
+    claim_run_dir(str(run), {**params, "checkpoint_every": 5}, ignore=("checkpoint_every",))
+    assert json.loads((run / PARAMETERS_FILE).read_text())["checkpoint_every"] == 5
+    with pytest.raises(ValueError) as error:
+        claim_run_dir(str(run), {**params, "learning_rate": 2, "seed": 3}, ignore=("checkpoint_every",))
+    message = str(error.value)
+    assert (
+        "learning_rate: 1 in the stored run, 2 now" in message and "seed: '(unset)' in the stored run, 3 now" in message
+    )
+    assert "Parameters that may differ: checkpoint_every" in message and str(run) in message
+    assert json.loads((run / PARAMETERS_FILE).read_text())["learning_rate"] == 1  # unchanged
+    (run / PARAMETERS_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match=f"{run / PARAMETERS_FILE}: unreadable run parameters"):
+        claim_run_dir(str(run), params)
