@@ -7,6 +7,7 @@ from test_backbone import randomize, tiny_config
 from workbench.models.attention import attention_maps
 from workbench.models.encoder import BertEncoder
 from workbench.models.heads import BertClassifier, BertMultipleChoice
+from workbench.models.keras_internals import transformer_sublayers
 
 
 def test_attention_maps_match_numpy_reference(rng):
@@ -30,7 +31,7 @@ def test_attention_maps_reuse_the_heads_encoder_weights(rng):
     before = attention_maps(classifier, inputs)
     np.testing.assert_array_equal(before[1], attention_maps(encoder, inputs)[1])
     # Changing the encoder's weights changes the maps: no copy was taken.
-    q = encoder.transformer_layers[1]._self_attention_layer._query_dense.kernel
+    q = transformer_sublayers(encoder.transformer_layers[1]).self_attention.query_dense.kernel
     q.assign(q.numpy() * 3.0)
     assert np.abs(attention_maps(classifier, inputs)[1] - before[1]).max() > 1e-3
     assert len(attention_maps(BertMultipleChoice(encoder), inputs)) == 2

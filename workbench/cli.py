@@ -158,7 +158,7 @@ def cmd_bench_attention(args):
     from workbench.models.encoder import BertEncoder
     from workbench.text.tokenizer import BertTokenizer
 
-    tokenizer = BertTokenizer(args.vocab)
+    tokenizer = BertTokenizer(args.vocab, lowercase=True)  # the benchmark text is lowercase vocabulary words
     encoder = BertEncoder.from_config_object(BertConfig.from_size(args.model, vocab_size=tokenizer.vocabulary_size()))
     words = [w for w in tokenizer.get_vocabulary() if w.isalpha()][:400]
     text = " ".join(words[i % len(words)] for i in range(args.tokens))
@@ -351,7 +351,7 @@ def build_parser():
     p.add_argument("--mode", choices=["train", "predict", "pretrain"], default="train")
     p.add_argument("--precision", default="auto")
     p.add_argument(
-        "--xla", action=argparse.BooleanOptionalAction, default=None, help="default: Keras' choice (off on CPU)"
+        "--xla", action=argparse.BooleanOptionalAction, default=None, help="default: on for GPUs and TPUs, off on CPUs"
     )
     p.add_argument("--strategy", default="auto")
     p.add_argument("--steps", type=int, default=20)
@@ -376,7 +376,9 @@ def build_parser():
     p.add_argument("--seq", type=int, nargs="+", default=[128, 512])
     p.add_argument("--mode", choices=["train", "predict", "pretrain"], default="train")
     p.add_argument("--precision", default="auto")
-    p.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="default: Keras' choice")
+    p.add_argument(
+        "--xla", action=argparse.BooleanOptionalAction, default=None, help="default: on for GPUs and TPUs, off on CPUs"
+    )
     p.add_argument("--strategy", default="auto")
     p.add_argument("--start", type=int, default=8)
     p.add_argument("--limit", type=int, default=4096, help="largest batch tried (on CPU keep it within RAM)")

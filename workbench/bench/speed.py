@@ -15,9 +15,9 @@ large matmul in the same dtype (its fastest run), the faster of XLA and plain Te
 XLA's matmul was measured at half of TensorFlow's, below what the model itself
 reached, so it is no peak).
 
-Defaults are the fine-tuning path's: `precision="auto"` (bfloat16 on TPUs and on
-CPUs with native bfloat16, float16 on GPUs) and `xla="auto"` (Keras' choice:
-XLA on accelerators, not on CPU, where it was measured slower). The keras-hub
+Defaults are the fine-tuning path's: `precision="auto"` (bfloat16 on TPUs, on GPUs of
+compute capability >= 8.0 and on CPUs with native bfloat16) and `xla="auto"` (XLA on
+GPUs and TPUs, also under strategies, not on CPU, where it was measured slower). The keras-hub
 baseline is what a user writes without the workbench: float32, defaults.
 Each row also has the input pipeline's own throughput for the same shapes
 (`workbench.bench.input`), to show that data never starves the step.
@@ -220,7 +220,7 @@ def measure(
     Timed: the median of the steps after `warmup`, at least `steps - warmup`
     of them and at least `min_seconds` of them (more steps for small models).
 
-    `xla` is True, False or "auto" (Keras' choice, recorded as what it chose).
+    `xla` is True, False or "auto" (`distribution.auto_jit_compile`: on for GPUs and TPUs), recorded as chosen.
     `profile_dir`: also write a TensorFlow profiler trace of two warm steps there
     (after the timed steps, so it does not disturb them)."""
     import keras
@@ -228,7 +228,7 @@ def measure(
     import tensorflow as tf
 
     from workbench.models.config import BertConfig
-    from workbench.training.distribution import describe_strategy, get_strategy
+    from workbench.training.distribution import auto_jit_compile, describe_strategy, get_strategy
 
     if mode not in ("train", "predict", "pretrain"):
         raise ValueError(f"mode must be train, predict or pretrain, got {mode!r}")
@@ -242,7 +242,7 @@ def measure(
     rng = np.random.default_rng(seed)
     data = _data(config, seq, batch, steps, mode, predictions, rng)
     with dist.scope():
-        model = _workbench_model(config, mode, xla)
+        model = _workbench_model(config, mode, auto_jit_compile(xla, dist))
     seconds = _time_model(model, data, mode, steps, warmup, min_seconds)
     xla = bool(model.jit_compile)
     if profile_dir:
@@ -384,14 +384,14 @@ def max_batch_size(
     import keras
 
     from workbench.models.config import BertConfig
-    from workbench.training.distribution import describe_strategy, get_strategy
+    from workbench.training.distribution import auto_jit_compile, describe_strategy, get_strategy
 
     keras.utils.set_random_seed(seed)
     dist = get_strategy(strategy, precision)
     config = BertConfig.from_size(model_size, vocab_size=vocab_size, max_position_embeddings=max(512, seq))
     predictions = max(1, round(0.15 * seq))
     with dist.scope():
-        model = _workbench_model(config, mode, xla)
+        model = _workbench_model(config, mode, auto_jit_compile(xla, dist))
     rng = np.random.default_rng(seed)
 
     def fits(batch):

@@ -303,6 +303,7 @@ def _compile(model, task, p, recipe, optimizer_steps, features, strategy):
     """Compile with BERT's optimizer and create every variable, so that a
     checkpoint can be restored."""
     from workbench.models.optimizer import create_optimizer
+    from workbench.training.distribution import auto_jit_compile
     from workbench.training.loop import build_training_state
 
     with strategy.scope():
@@ -315,7 +316,7 @@ def _compile(model, task, p, recipe, optimizer_steps, features, strategy):
             ),
             loss=task.loss(),
             loss_weights=getattr(task, "loss_weights", None),
-            jit_compile=p.jit_compile,
+            jit_compile=auto_jit_compile(p.jit_compile, strategy),
         )
         build_training_state(model, {k: v[:1] for k, v in features.inputs.items()})
 

@@ -317,6 +317,7 @@ def _train_phase(model, p, phase, files, stats, output_dir, strategy, row):
     from workbench.models.optimizer import create_optimizer
     from workbench.runs.record import utc_now
     from workbench.runs.tables import append_rows
+    from workbench.training.distribution import auto_jit_compile
     from workbench.training.loop import ResumableTraining, TrainingDiverged, build_training_state
 
     total_batches = phase.steps * p.gradient_accumulation
@@ -326,6 +327,7 @@ def _train_phase(model, p, phase, files, stats, output_dir, strategy, row):
                 p.learning_rate, phase.steps, min(p.warmup_steps, phase.steps), p.weight_decay, p.gradient_accumulation
             ),
             loss=pretraining_losses(),
+            jit_compile=auto_jit_compile("auto", strategy),
         )
         sample = {k: np.zeros((1, phase.seq_length), "int32") for k in ("token_ids", "segment_ids", "padding_mask")}
         build_training_state(model, {**sample, "mask_positions": np.zeros((1, phase.max_predictions), "int32")})
