@@ -387,3 +387,41 @@ class PretrainParams:
 def validate_pretrain_params(params):
     """`PretrainParams` from a dict; see `validate_params`."""
     return parse_params(PretrainParams, params)
+
+
+# ---- the other notebooks ----
+
+
+@dataclasses.dataclass
+class ExplorerParams:
+    """Parameters of `attention_explorer.ipynb` (its parameters cell gives the defaults).
+
+    Example:
+    ```python
+    ExplorerParams("tiny", None, "The cat sat.", None, layer=0, head=0, max_seq_length=64, output_dir="out")
+    ```
+    """
+
+    model: str  # any model the workbench loads
+    vocab: str | None  # vocab.txt when `model` is a size name
+    sentence_a: str
+    sentence_b: str | None  # None: one sentence
+    layer: int = param(min=0)  # 0-based layer shown first
+    head: int = param(min=0)  # 0-based head shown first
+    max_seq_length: int = param(min=3)  # [CLS] a [SEP] at least
+    output_dir: str = param()  # HTML export and statistics CSV
+
+    def __post_init__(self):
+        check_fields(self)
+
+
+@dataclasses.dataclass
+class ResultsParams:
+    """Parameters of `results.ipynb`."""
+
+    results_csv: str  # the fine-tuning table
+    paper_csv: str  # the paper's and the official README's numbers
+    summary_csv: str  # written here
+
+    def __post_init__(self):
+        check_fields(self)
