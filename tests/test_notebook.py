@@ -31,6 +31,9 @@ def test_parameters_are_the_plain_lowercase_globals():
         "result": object(),
     }
     assert wbn.parameters(namespace) == {"task": "mrpc", "epochs": 1.0, "task_options": {"a": 1}}
+    # A field of the run is read whatever it holds, so a wrong kind of value is an error, not skipped.
+    with pytest.raises(ParameterError, match="'model' must be str, got <object"):
+        wbn.finetune_params({"task": "mrpc", "model": object()})
 
 
 def test_finetune_params_from_a_notebook_namespace():
@@ -93,7 +96,7 @@ def test_every_parameter_cell_is_read_whole(tmp_path):
     namespace = {}
     exec(code_cells("attention_explorer.ipynb")[1], namespace)
     assert wbn.notebook_params(ExplorerParams, namespace).layer == namespace["layer"]
-    with pytest.raises(ParameterError, match="'head' \\(notebook variable\\)|'head' must be >= 0"):
+    with pytest.raises(ParameterError, match="'head' must be >= 0, got -1"):
         wbn.notebook_params(ExplorerParams, {**namespace, "head": -1})
 
 

@@ -51,7 +51,7 @@ def test_unambiguous_papermill_values_are_converted():
         ("jit_compile", "xla", "'jit_compile': 'xla' is not one of True, False, auto"),
         ("strategy", 1.0, "'strategy' must be str, got 1.0 (float); choices: 'auto', 'tpu'"),
         ("precision", "bf16", "'precision': 'bf16' is not one of auto, float32"),
-        ("vocab", 3, "'vocab' must be str or None, got 3"),
+        ("vocab", 3, "'vocab' must be str or None, got 3 (int); papermill: pass text as -r NAME VALUE"),
         ("task_options", "doc_stride=64", "'task_options' must be dict or None"),
         ("max_seq_length", 0, "'max_seq_length' must be >= 1, got 0"),
         ("batch_size", -8, "'batch_size' must be >= 1"),

@@ -20,7 +20,8 @@ error naming it, and each value is checked and converted by the dataclass
 
 The notebook's parameter variables are its global names that start with a
 lowercase letter and hold a plain value (str, int, float, bool, None, list,
-tuple, dict): what a parameters cell and papermill assign. Modules, functions,
+tuple, dict): what a parameters cell and papermill assign, and any name that
+is a field of the run's dataclass whatever it holds. Modules, functions,
 results and `_private` or `UPPERCASE` names are not parameters, so give a
 scratch variable a leading underscore.
 
@@ -139,13 +140,15 @@ def _names_project(folder, name):
         return False
 
 
-def parameters(namespace):
+def parameters(namespace, names=()):
     """The notebook's parameter variables in `namespace` (its `globals()`): see
-    the module docstring for which names count."""
+    the module docstring for which names count. A name in `names` (the run's
+    fields) counts whatever it holds, so `model = some_object` is an error
+    instead of being skipped in favour of the default."""
     return {
         name: value
         for name, value in namespace.items()
-        if name[:1].islower() and type(value) in PLAIN_TYPES and not name.startswith("_")
+        if name in names or (name[:1].islower() and type(value) in PLAIN_TYPES)
     }
 
 
@@ -159,7 +162,8 @@ def notebook_params(cls, namespace):
     result = pretrain(**dataclasses.asdict(params))
     ```
     """
-    return parse_params(cls, parameters(namespace), context=" (notebook variable)")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return parse_params(cls, parameters(namespace, names), context=" (notebook variable)")
 
 
 @dataclasses.dataclass
@@ -199,9 +203,9 @@ def finetune_params(namespace, tasks=None):
     params.task, params.task_options  # ("squad2", {"doc_stride": 64})
     ```
     """
-    values = parameters(namespace)
     run_fields = {f.name for f in dataclasses.fields(FinetuneParams)}
     own_fields = {f.name for f in dataclasses.fields(FinetuneNotebook)}
+    values = parameters(namespace, run_fields | own_fields)
     own = FinetuneNotebook(**{k: values.pop(k) for k in own_fields & set(values)})
 
     task = values.get("task")

@@ -97,6 +97,7 @@ def _convert(name, value, hint, metadata, context):
     raise ParameterError(
         f"Parameter {name!r}{context} must be {_type_name(hint)}, got {value!r} ({type(value).__name__})"
         + (f"; choices: {', '.join(repr(c) for c in choices)}" if choices else "")
+        + ("; papermill: pass text as -r NAME VALUE" if str in _arms(hint) and isinstance(value, int | float) else "")
     )
 
 
