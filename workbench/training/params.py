@@ -210,7 +210,18 @@ def _xnli_languages():
 @dataclasses.dataclass
 class SquadOptions:
     """Options of `squad1` / `squad2` (`workbench.tasks.squad.SquadTask`); None
-    keeps the task's default, which its docstring gives (the original's)."""
+    keeps the task's default, which its docstring gives (the original's), so
+    the defaults live in one place.
+
+    Args:
+        doc_stride, max_query_length, n_best_size, max_answer_length: positive ints.
+        null_score_diff_threshold: any float (v2.0 only).
+
+    Example:
+    ```python
+    SquadOptions(doc_stride=64.0).doc_stride  # 64
+    ```
+    """
 
     doc_stride: int | None = param(None, min=1)  # tokens between window starts
     max_query_length: int | None = param(None, min=1)  # question tokens kept
@@ -224,7 +235,17 @@ class SquadOptions:
 
 @dataclasses.dataclass
 class XnliOptions:
-    """Options of `xnli` (`workbench.tasks.glue.XnliTask`)."""
+    """Options of `xnli` (`workbench.tasks.glue.XnliTask`).
+
+    Args:
+        train_language: one of XNLI's 15 languages.
+        languages: a non-empty tuple of them ("en,zh" and lists are converted).
+
+    Example:
+    ```python
+    XnliOptions(languages="en,zh").languages  # ("en", "zh")
+    ```
+    """
 
     train_language: str | None = param(None, choices=_xnli_languages)  # MultiNLI training file's language
     languages: tuple | None = None  # languages kept from the dev/test files; None: all 15
@@ -418,7 +439,13 @@ class ExplorerParams:
 
 @dataclasses.dataclass
 class ResultsParams:
-    """Parameters of `results.ipynb`."""
+    """Parameters of `results.ipynb` (its parameters cell gives the defaults).
+
+    Example:
+    ```python
+    ResultsParams("results/finetune.csv", "data/paper_results.csv", "results/summary.csv")
+    ```
+    """
 
     results_csv: str  # the fine-tuning table
     paper_csv: str  # the paper's and the official README's numbers
