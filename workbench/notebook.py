@@ -48,6 +48,7 @@ from workbench.training.params import (
     ParameterError,
     SquadOptions,
     XnliOptions,
+    check_fields,
     param,
     parse_params,
 )
@@ -179,8 +180,6 @@ class FinetuneNotebook:
     version: str | None = param(None, choices=tuple(SQUAD_VERSIONS))
 
     def __post_init__(self):
-        from workbench.training.params import check_fields
-
         check_fields(self)
 
 
