@@ -20,7 +20,7 @@ import shutil
 import time
 
 from workbench.training.distribution import restored_precision
-from workbench.training.params import FinetuneParams, validate_params  # noqa: F401  (FinetuneParams: re-exported)
+from workbench.training.params import validate_params
 
 
 @dataclasses.dataclass
