@@ -13,14 +13,22 @@ SAMPLES = os.path.join(ROOT, "data", "samples")
 
 
 def test_notebooks_are_committed_without_outputs_and_have_parameters():
+    setups = set()
     for name in sorted(os.listdir(os.path.join(ROOT, "notebooks"))):
         if not name.endswith(".ipynb"):
             continue
         nb = json.load(open(os.path.join(ROOT, "notebooks", name)))
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
         assert not any(c.get("outputs") or c.get("execution_count") for c in code), name
-        assert any("parameters" in c["metadata"].get("tags", []) for c in code), name
-        assert "google.colab" in "".join(code[0]["source"]), name  # first code cell: Colab-only install
+        tagged = [i for i, c in enumerate(code) if "parameters" in c["metadata"].get("tags", [])]
+        assert tagged == [1], name  # setup, then the parameters, then the call that reads them
+        setup = "".join(code[0]["source"])
+        assert "WORKBENCH_SOURCE" in setup and "wbn.setup()" in setup, name
+        assert "https://" not in setup, name  # no address of our own to install from: the user names theirs
+        setups.add(setup)
+        reads = "".join(code[2]["source"])
+        assert "wbn.finetune_params(globals()" in reads or "wbn.notebook_params(" in reads, name
+    assert len(setups) == 1  # the same setup cell everywhere
 
 
 def test_plan_grid_seeds_and_run_ids():

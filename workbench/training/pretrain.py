@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from workbench.training.distribution import restored_precision
+from workbench.training.params import PretrainParams, validate_pretrain_params  # noqa: F401  (PretrainParams re-exported)
 
 PRETRAIN_COLUMNS = [
     "run_id",
@@ -47,43 +48,6 @@ PRETRAIN_COLUMNS = [
     "status",
     "error",
 ]
-
-
-@dataclasses.dataclass
-class PretrainParams:
-    """Parameters of a pretraining run (defaults: the paper's recipe)."""
-
-    corpus: str  # text file(s)/glob: one sentence per line, blank line between documents
-    model: str = "base"  # size name (random init) or a model directory/preset to continue from
-    vocab: str | None = None  # vocab.txt; None: learn one of `vocab_size` from the corpus
-    vocab_size: int = 30522  # size of a learned vocabulary
-    lowercase: bool = True  # uncased model
-    phase1_steps: int = 900_000  # steps at phase1_seq_length
-    phase2_steps: int = 100_000  # steps at phase2_seq_length (0: one phase only)
-    phase1_seq_length: int = 128
-    phase1_max_predictions: int = 20
-    phase2_seq_length: int = 512
-    phase2_max_predictions: int = 80
-    batch_size: int = 256  # global sequences per step (the paper: 256)
-    learning_rate: float = 1e-4
-    warmup_steps: int = 10_000  # per phase
-    weight_decay: float = 0.01
-    gradient_accumulation: int = 1  # batches per update: reach large batches on small memory
-    dupe_factor: int = 10
-    masked_lm_prob: float = 0.15
-    short_seq_prob: float = 0.1
-    whole_word_mask: bool = False
-    data_seed: int = 12345  # data creation
-    seed: int = 1  # initialisation, data order, dropout
-    shards: int = 4  # data shards (and processes creating them)
-    strategy: str = "auto"
-    precision: str = "auto"
-    checkpoint_every: int = 1000
-    eval_instances: int = 512  # instances scored for the official metrics after each phase
-    output_dir: str | None = None  # default results/pretrain_runs/<run_id>; reuse it to resume
-    results_csv: str = "results/pretrain.csv"
-    run_id: str | None = None
-    notebook: str = ""
 
 
 @dataclasses.dataclass
@@ -218,7 +182,7 @@ def default_run_id(p):
 @restored_precision()
 def pretrain(**params):
     """Run the two-phase pretraining recipe; see `PretrainParams`."""
-    p = PretrainParams(**params)
+    p = validate_pretrain_params(params)
     import keras
 
     from workbench.runs.record import claim_run_dir
