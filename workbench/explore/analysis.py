@@ -564,7 +564,10 @@ def regression_sections(task, data, mistakes_per_split=MISTAKES):
             height=460,
             width=560,
         )
-        sections.append(Section(f"{split}: predicted against gold", figures=[fig]))
+        note = (
+            "Scored from the prediction file (scores rounded to 3 decimals, as submitted); metrics.json has the run's."
+        )
+        sections.append(Section(f"{split}: predicted against gold", figures=[fig], notes=[note]))
         error = np.abs(pred - gold)
         for i in np.argsort(-error, kind="stable")[:mistakes_per_split]:
             rows.append(
@@ -726,19 +729,26 @@ def squad_sections(task, data, worst=MISTAKES):
             )
             fig = go.Figure(go.Scatter(x=thresholds, y=100 * curve, mode="lines", line={"shape": "hv"}, name="F1"))
             used = task.null_score_diff_threshold
+            best = int(np.argmax(curve))
             fig.add_vline(x=used, line_dash="dash", line_color="#e03131", annotation_text=f"used {used:g}")
             fig.add_vline(
-                x=result["best_f1_thresh"],
+                x=thresholds[best],
                 line_dash="dot",
                 line_color="#2f9e44",
-                annotation_text=f"best on {split} {result['best_f1_thresh']:.3g}",
+                annotation_text=f"best {thresholds[best]:.3g}",
                 annotation_position="bottom right",
             )
             fig.update_layout(
-                title=f"F1 against the null threshold (best {100 * result['best_f1']:.1f})",
+                title=f"F1 against the null threshold: {100 * curve[best]:.1f} at best, "
+                f"official best_f1 {100 * result['best_f1']:.1f}",
                 xaxis_title="null score − best span score threshold",
                 yaxis_title="F1 (%)",
                 height=380,
+            )
+            v2.notes.append(
+                "The curve decides each question again from its best span at every threshold. The official "
+                "best_f1 scores the written predictions, where questions nulled at the run's threshold stay "
+                "empty, so the curve can reach higher."
             )
             v2.figures.append(fig)
         sections.append(v2)

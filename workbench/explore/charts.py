@@ -155,7 +155,9 @@ def training_curves(run_dirs, title="Training loss of several runs", smooth=20):
     import pandas as pd
 
     if not isinstance(run_dirs, dict):
-        run_dirs = {os.path.basename(os.path.normpath(str(d))): d for d in run_dirs}
+        names = [os.path.basename(os.path.normpath(str(d))) for d in run_dirs]
+        # Run directories of the same name in different places are told apart by their path.
+        run_dirs = {(n if names.count(n) == 1 else str(d)): d for n, d in zip(names, run_dirs)}
     fig = go.Figure()
     for label, run_dir in run_dirs.items():
         path = os.path.join(str(run_dir), "history.csv")
