@@ -400,7 +400,9 @@ def classification_sections(task, data, probabilities, data_dir=None, mistakes_p
         if confidence is not None:
             wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]
         else:
-            section.notes.append("Mistakes in file order: no confidences (the run saved no task model).")
+            section.notes.append(
+                "Mistakes in file order: no confidences (they need the run's task_model.keras and max_seq_length)."
+            )
         rows = []
         for i in wrong[:mistakes_per_split]:
             text_a, text_b = _texts(task, examples[i])
