@@ -71,7 +71,8 @@ def test_suite_runs_notebooks_records_failures_and_skips_done(tmp_path):
     for run_dir in ok["output_dir"].unique():
         analysis_page = os.path.join(run_dir, "analysis.html")
         assert os.path.exists(analysis_page)
-        assert f"href='{os.path.relpath(analysis_page, results)}'" in page
+        link = os.path.relpath(analysis_page, results)
+        assert f"href='{link}'" in page or f'href="{link}"' in page
     # --skip-done: only the failed run is tried again.
     messages.clear()
     run_suite(
