@@ -147,3 +147,52 @@ def test_explorer_renders_and_follows_the_layer_control(jupyterlab):
         page.wait_for_function("document.body.innerText.includes('attention_statistics.csv')", timeout=120_000)
         browser.close()
     assert (workdir / "out" / "attention.html").exists()
+
+
+def test_analysis_page_and_suite_report_render_their_figures(tmp_path):
+    """A tiny real run's analysis page and the report over it, opened from disk
+    (file://, nothing else reachable) in chromium: every figure draws."""
+    from analysis_runs import SAMPLES, tiny_run
+    from playwright.sync_api import sync_playwright
+
+    from workbench.explore.analysis import analyze_result
+    from workbench.runs.suite import write_report
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is not installed: run `make browser-deps`"
+    results = tmp_path / "results"
+    result = tiny_run("mnli", results / "runs", results / "finetune.csv", max_train_examples=16)
+    analysis = analyze_result(result, SAMPLES)
+    page = analysis.write_html()
+    report = write_report(str(results))
+    with open(report, encoding="utf-8") as f:
+        report_figures = f.read().count("Plotly.newPlot(")
+    assert report_figures >= 3  # beside the paper, seed spread, training curves (+ gap when the paper has it)
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        view = browser.new_page(viewport={"width": 1300, "height": 1600})
+        errors = []
+        view.on("pageerror", lambda error: errors.append(str(error)))
+        for path, figures, name in ((page, len(analysis.figures), "analysis"), (report, report_figures, "report")):
+            view.goto("file://" + path)
+            try:
+                view.wait_for_function(
+                    f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {figures}", timeout=60_000
+                )
+            except Exception as error:
+                view.screenshot(path=os.path.join(ARTIFACTS, f"{name}_failed.png"), full_page=True)
+                raise AssertionError(f"{name}: figures did not render; errors: {errors}") from error
+            assert view.locator(".js-plotly-plot").count() == figures
+            assert (
+                view.locator(
+                    ".js-plotly-plot .bars, .js-plotly-plot .heatmaplayer, .js-plotly-plot .scatterlayer"
+                ).count()
+                > 0
+            )
+            view.screenshot(path=os.path.join(ARTIFACTS, f"{name}.png"), full_page=True)
+        # The report links the run's analysis page, relative to where the report is.
+        link = view.locator("a", has_text="analysis").first.get_attribute("href")
+        assert os.path.normpath(os.path.join(os.path.dirname(report), link)) == page
+        assert not errors, errors
+        browser.close()

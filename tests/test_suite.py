@@ -72,6 +72,15 @@ def test_suite_runs_notebooks_records_failures_and_skips_done(tmp_path):
     assert {"exact_match", "f1", "best_f1", "HasAns_f1", "NoAns_f1"} <= set(ok[ok["task"] == "squad2"]["metric"])
     summary = pd.read_csv(results / "summary.csv")
     assert set(summary["task"]) == {"rte", "squad2", "swag", "conll2003"}
+    # Each notebook wrote its run's analysis page; the report links them all.
+    report = results / "report.html"
+    assert any(m == f"report: {report}" for m in messages)
+    page = report.read_text(encoding="utf-8")
+    for run_dir in ok["output_dir"].unique():
+        analysis_page = os.path.join(run_dir, "analysis.html")
+        assert os.path.exists(analysis_page)
+        link = os.path.relpath(analysis_page, results)
+        assert f"href='{link}'" in page or f'href="{link}"' in page
     # --skip-done: only the failed run is tried again.
     messages.clear()
     run_suite(
@@ -83,6 +92,7 @@ def test_suite_runs_notebooks_records_failures_and_skips_done(tmp_path):
         skip_done=True,
         extra={"epochs": 1.0, "max_eval_examples": 8},
         log=messages.append,
+        report=False,
     )
     assert any("skipping 4 finished run(s)" in m for m in messages)
     table = pd.read_csv(results / "finetune.csv")

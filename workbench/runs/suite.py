@@ -4,7 +4,9 @@ One papermill run per task x seed x grid point; each executed notebook is kept
 beside its run. A failing run is recorded (an error row in the table, its
 executed notebook kept) and the others go on; `--skip-done` leaves out runs
 whose run_id already has a successful row. At the end the summary beside the
-paper is written and printed.
+paper is written and printed, and the report: the results notebook executed on
+the suite's table and exported as one offline HTML page (`report.html` beside
+the table) that links every run's analysis page.
 
 The `embedded` suite is the main job: all 15 task names on the samples in
 `data/samples/` with a tiny random-weight model, offline, in minutes on a
@@ -188,8 +190,10 @@ def run_suite(
     extra=None,
     tasks=None,
     log=print,
+    report=True,
 ):
-    """Execute a suite; returns the summary DataFrame."""
+    """Execute a suite; returns the summary DataFrame. With `report`, ends by
+    writing `report.html` beside the table (see `write_report`)."""
     from tqdm.auto import tqdm
 
     from workbench.runs.tables import completed_runs, write_summary
@@ -220,4 +224,86 @@ def run_suite(
         f"\n{len(runs) - len(failures)} run(s) ok, {len(failures)} failed. Tables: {results_csv}, "
         f"{os.path.join(results_dir, 'summary.csv')}; executed notebooks under {os.path.join(results_dir, 'runs')}/"
     )
+    if report:
+        try:
+            log(f"report: {write_report(results_dir, kernel_name=kernel)}")
+        except Exception as e:  # the runs and tables stand without the report; say why it is missing
+            log(f"report not written: {type(e).__name__}: {str(e).strip().splitlines()[-1:] or ''}")
     return summary
+
+
+# ---- the report ----------------------------------------------------------------------------------
+# JupyterLab's HTML export without what it fetches from the network (require.js,
+# MathJax, Mermaid, the widget manager): the report must open offline.
+REPORT_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
+def embed_plotly(notebook):
+    """Replace each plotly output by its HTML, plotly.js embedded in the first
+    only: the report then draws every figure offline."""
+    import plotly.io
+
+    first = True
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            figure = output.get("data", {}).get(PLOTLY_MIME)
+            if figure is None:
+                continue
+            html = plotly.io.to_html(figure, full_html=False, include_plotlyjs=first, config={"displaylogo": False})
+            output["data"] = {"text/html": html}
+            first = False
+    return notebook
+
+
+def write_report(results_dir, paper_csv=None, kernel_name=None, path=None):
+    """Execute notebooks/results.ipynb on `results_dir/finetune.csv` and write
+    it as one standalone HTML page (default `results_dir/report.html`).
+
+    The executed notebook is kept beside it (`results.ipynb`). Figures are
+    rendered with plotly's mimetype renderer and embedded by `embed_plotly`,
+    so the page needs no network. Returns the page's path.
+    """
+    import jinja2
+    import nbconvert
+    import papermill
+
+    from workbench.files import atomic_path, write_text_atomic
+
+    results_dir = os.path.abspath(results_dir)
+    path = path or os.path.join(results_dir, "report.html")
+    executed = os.path.join(results_dir, "results.ipynb")
+    previous = os.environ.get("PLOTLY_RENDERER")
+    os.environ["PLOTLY_RENDERER"] = "plotly_mimetype"  # the kernel inherits it: figures as JSON outputs
+    try:
+        with atomic_path(executed) as tmp:
+            notebook = papermill.execute_notebook(
+                os.path.join(ROOT, "notebooks", "results.ipynb"),
+                tmp,
+                parameters={
+                    "results_csv": os.path.join(results_dir, "finetune.csv"),
+                    "paper_csv": paper_csv or os.path.join(ROOT, "data", "paper_results.csv"),
+                    "summary_csv": os.path.join(results_dir, "summary.csv"),
+                },
+                kernel_name=kernel_name or _kernel_name(),
+                cwd=ROOT,
+                progress_bar=False,
+            )
+    finally:
+        if previous is None:
+            os.environ.pop("PLOTLY_RENDERER", None)
+        else:
+            os.environ["PLOTLY_RENDERER"] = previous
+    exporter = nbconvert.HTMLExporter(
+        extra_loaders=[jinja2.DictLoader({"report.html.j2": REPORT_TEMPLATE})],
+        template_file="report.html.j2",
+        exclude_input=True,  # a report to read: text, tables and figures, not the code
+    )
+    body, _ = exporter.from_notebook_node(embed_plotly(notebook), resources={"metadata": {"name": "Suite report"}})
+    write_text_atomic(path, body)
+    return path
