@@ -199,6 +199,10 @@ def run_suite(
     from workbench.runs.tables import completed_runs, write_summary
 
     runs = plan(suite, model, seeds, grid, data_dir, results_dir, extra, tasks)
+    from workbench.notebook import check_notebook_parameters
+
+    for run in runs:  # every run's parameters checked before the first one starts
+        check_notebook_parameters(run.notebook, run.parameters)
     results_dir = os.path.dirname(runs[0].parameters["results_csv"]) if runs else (results_dir or "results")
     results_csv = os.path.join(results_dir, "finetune.csv")
     if skip_done:

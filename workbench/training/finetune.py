@@ -149,6 +149,9 @@ def finetune(**params):
     from workbench.files import write_text_atomic
 
     write_text_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
+    from workbench.runs.hparams import HPARAM_COLUMNS, log_hparams
+
+    log_hparams(output_dir, {k: rows[0][k] for k in HPARAM_COLUMNS if k in rows[0]}, metrics)
     append_rows(p.results_csv, rows)
     shutil.rmtree(os.path.join(output_dir, "checkpoints"), ignore_errors=True)
     return FinetuneResult(run_id, output_dir, metrics, outcome.history, rows, prediction_files)

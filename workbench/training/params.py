@@ -319,7 +319,7 @@ class FinetuneParams:
     notebook: str = ""  # executed notebook path, recorded in the table
     task_options: dict | None = None  # e.g. {"train_language": "zh"} for xnli, see TASK_OPTIONS
     save_model: bool = True  # write output_dir/model (keras-hub preset of the encoder) and task_model.keras
-    jit_compile: bool | str = param("auto", choices=(True, False, "auto"))  # XLA: True, False or Keras' choice
+    jit_compile: bool | str = param("auto", choices=(True, False, "auto"))  # XLA; auto: on for GPUs and TPUs, not CPUs
     feature_cache: str | None = "results/feature_cache"  # featurized training data reused across runs; None: off
 
     def __post_init__(self):
