@@ -46,9 +46,14 @@ def test_layer_norm_and_bias_are_excluded_from_decay_in_a_real_model():
     from workbench.models.heads import BertPretrainer
 
     model = BertPretrainer(BertEncoder.from_config_object(tiny_config()))
-    optimizer = create_optimizer(1e-4, total_steps=10)
-    optimizer.build(model.trainable_variables)
-    decayed = {v.path for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    optimizer = create_optimizer(0.1, total_steps=10, clipnorm=None)
+    # With zero gradients Adam's step is 0, so only the decoupled decay moves a variable.
+    variables = model.trainable_variables
+    for v in variables:
+        v.assign(np.ones(v.shape, v.dtype))
+    optimizer.apply([np.zeros(v.shape, v.dtype) for v in variables], variables)
+    decayed = {v.path for v in variables if not np.allclose(v.numpy(), 1.0)}
+    assert all(np.allclose(v.numpy(), 1.0 - 0.1 * 0.01) for v in variables if v.path in decayed)
     assert "transformer_layer_0/self_attention_layer/query/kernel" in decayed
     assert "token_embedding/embeddings" in decayed
     assert not [p for p in decayed if p.endswith(("bias", "gamma", "beta"))]

@@ -108,15 +108,15 @@ class BertAdamW(keras.optimizers.Optimizer):
         super().build(var_list)
         self._momentums, self._velocities = self.add_optimizer_variables(var_list, ["momentum", "velocity"])
 
-    def _clip_gradients(self, grads):
+    def apply(self, grads, trainable_variables=None):
         # The embedding gradient arrives sparse; global-norm clipping would turn
-        # it dense twice (for the norm and for the scaling). Once is enough: the
-        # update below is dense anyway, as in the original.
+        # it dense twice (for the norm and for the scaling). Once, before Keras
+        # sees it, is enough: the update below is dense anyway, as in the original.
         if self.global_clipnorm and keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
-        return super()._clip_gradients(grads)
+        return super().apply(grads, trainable_variables)
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
