@@ -87,7 +87,10 @@ def cmd_run_suite(args):
     """Execute the fine-tuning notebooks of a suite with papermill."""
     from workbench.runs.suite import parse_grid, run_suite
 
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise ValueError(f"--seeds: expected comma-separated integers such as 1,2,3, got {args.seeds!r}") from None
     run_suite(
         args.suite,
         model=args.model,
@@ -98,7 +101,15 @@ def cmd_run_suite(args):
         results_dir=args.results_dir,
         jobs=args.jobs,
         tasks=args.tasks.split(",") if args.tasks else None,
+        report=not args.no_report,
     )
+
+
+def cmd_bench_analysis(args):
+    """Time the analysis pages on synthetic dev sets."""
+    from workbench.bench import analysis
+
+    analysis.main(["--examples", str(args.examples), "--tasks", args.tasks])
 
 
 def cmd_convert(args):
@@ -288,7 +299,15 @@ def build_parser():
     p.add_argument("--results-dir", default=None, help="default: results (embedded: results/embedded)")
     p.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
     p.add_argument("--tasks", default=None, help="comma-separated subset of the suite's tasks")
+    p.add_argument("--no-report", action="store_true", help="do not end with report.html")
     p.set_defaults(func=cmd_run_suite)
+
+    from workbench.bench.analysis import MAKERS
+
+    p = commands.add_parser("bench-analysis", help="time the per-task analysis pages on synthetic dev sets")
+    p.add_argument("--examples", type=int, default=10_000)
+    p.add_argument("--tasks", default=",".join(MAKERS), help=f"comma-separated, from {', '.join(MAKERS)}")
+    p.set_defaults(func=cmd_bench_analysis)
 
     p = commands.add_parser(
         "convert",
