@@ -149,6 +149,15 @@ def test_setup_cell_installs_the_checkout_or_the_named_source(tmp_path, monkeypa
     exec(setup_cell.replace('WORKBENCH_SOURCE = ""', f"WORKBENCH_SOURCE = {wheel!r}"), {})
     assert commands[-1][-2:] == ["-q", wheel] and len(commands) == 2
 
+    # On a TPU VM: the workbench without its dependencies, then workbench.install's TPU steps
+    # (tensorflow-tpu + libtpu, no plain TensorFlow beside it).
+    import glob
+
+    monkeypatch.setattr(glob, "glob", lambda pattern: ["/dev/accel0"] if pattern == "/dev/accel*" else [])
+    exec(setup_cell.replace('WORKBENCH_SOURCE = ""', f"WORKBENCH_SOURCE = {wheel!r}"), {})
+    assert commands[-2][-3:] == ["-q", "--no-deps", wheel]
+    assert commands[-1][1:] == ["-m", "workbench.install", "--tpu", "--deps-only"]
+
 
 def test_suite_parameters_are_checked_before_the_first_run():
     from workbench.runs.suite import parse_grid, plan

@@ -13,6 +13,7 @@ This module uses the standard library only, so it runs before anything is instal
     python -m workbench.install                # this checkout, editable, with plain TensorFlow
     python -m workbench.install --tpu          # the same on a TPU VM (tensorflow-tpu 2.20 + libtpu)
     python -m workbench.install --tpu --source dist/bert_workbench-0.1.0-py3-none-any.whl
+    pip install --no-deps git+URL && python -m workbench.install --tpu --deps-only   # what a notebook does
     python -m workbench.install --constraints .ci/requirements-tpu.lock --tpu --extras test   # CI's exact set
 """
 
@@ -22,8 +23,6 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
-import zipfile
 
 # The TensorFlow TPU build on the package index (Python 3.12 wheels): 2.20.0 is the newest there is. It asks for
 # `libtpu~=0.0.14`, which pip reads as any 0.0.x from 0.0.14 on and resolves to the newest (0.0.52 on
@@ -39,29 +38,17 @@ def _name(requirement):
     return re.sub(r"[-_.]+", "-", re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0]).lower()
 
 
-def project_requirements(source, extras=()):
-    """The workbench's requirements (with the named extras) from a checkout's pyproject.toml or a wheel."""
-    if os.path.isdir(source):
-        project = tomllib.loads(open(os.path.join(source, "pyproject.toml"), "rb").read().decode())["project"]
-        requirements = list(project["dependencies"])
-        for extra in extras:
-            if extra not in project.get("optional-dependencies", {}):
-                raise SystemExit(f"{source}/pyproject.toml has no extra {extra!r}")
-            requirements += project["optional-dependencies"][extra]
-        return requirements
-    if source.endswith(".whl") and os.path.exists(source):
-        with zipfile.ZipFile(source) as wheel:
-            metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
-            lines = wheel.read(metadata).decode().splitlines()
-        requirements = []
-        for line in lines:
-            if line.startswith("Requires-Dist:"):
-                text = line.split(":", 1)[1].strip()
-                marker = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", text)
-                if marker is None or marker.group(1) in extras:
-                    requirements.append(re.sub(r";\s*extra\s*==\s*['\"][^'\"]+['\"]", "", text))
-        return requirements
-    raise SystemExit(f"--source {source!r}: expected a checkout (a folder with pyproject.toml) or a .whl file")
+def installed_requirements(extras=()):
+    """The installed workbench's requirements (with the named extras), from its package metadata: the same for a
+    checkout, a wheel or a git URL."""
+    importlib.invalidate_caches()
+    requirements = []
+    for text in importlib.metadata.requires("bert-workbench") or []:
+        requirement, _, marker = text.partition(";")
+        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", marker)
+        if extra is None or extra.group(1) in extras:
+            requirements.append(requirement.strip())
+    return requirements
 
 
 def _pip(args, constraints):
@@ -72,14 +59,19 @@ def _pip(args, constraints):
     subprocess.run(command, check=True)
 
 
-def install(source=".", tpu=False, extras=(), constraints=None, editable=None):
-    """Install the workbench from `source` into this Python; `tpu=True` for a TPU VM (see the module docstring)."""
+def install(source=".", tpu=False, extras=(), constraints=None, editable=None, deps_only=False):
+    """Install the workbench from `source` (a checkout folder, a wheel, or anything pip installs, such as
+    git+URL) into this Python; `tpu=True` for a TPU VM (see the module docstring). `deps_only`: the workbench
+    itself is installed already (`pip install --no-deps SOURCE`, as the notebooks' setup cell does on a TPU VM)."""
     editable = os.path.isdir(source) if editable is None else editable
-    target = ["-e", f"{source}[{','.join(extras)}]" if extras else source] if editable else [source]
+    spec = f"{source}[{','.join(extras)}]" if extras and os.path.isdir(source) else source
+    target = ["-e", spec] if editable else [spec]
     if not tpu:
         _pip(target, constraints)
         return
-    requirements = project_requirements(source, extras)
+    if not deps_only:
+        _pip(["--no-deps", *target], constraints)
+    requirements = installed_requirements(extras)
     _pip(list(TPU_TENSORFLOW), constraints)
     keras_hub = next(r for r in requirements if _name(r) == "keras-hub")
     _pip(["--no-deps", TPU_TENSORFLOW_TEXT, keras_hub], constraints)
@@ -87,33 +79,33 @@ def install(source=".", tpu=False, extras=(), constraints=None, editable=None):
     hub_needs = [r.split(";")[0] for r in importlib.metadata.requires("keras-hub") or [] if "extra ==" not in r]
     rest = [r for r in requirements + hub_needs if _name(r) not in NO_DEPS_ON_TPU]
     _pip(rest, constraints)
-    _pip(["--no-deps", *target], constraints)
     check_tpu_environment()
 
 
 def check_tpu_environment():
     """Fail when plain `tensorflow` sits beside `tensorflow-tpu` (its import would shadow the TPU build)."""
     installed = {_name(d.metadata["Name"] or "") for d in importlib.metadata.distributions()}
+    if "tensorflow-tpu" not in installed:
+        raise SystemExit("`tensorflow-tpu` is not installed")
     if "tensorflow" in installed:
         raise SystemExit(
             "Both `tensorflow` and `tensorflow-tpu` are installed; `pip uninstall -y tensorflow` and run "
             "`python -m workbench.install --tpu` again"
         )
-    if "tensorflow-tpu" not in installed:
-        raise SystemExit("`tensorflow-tpu` is not installed")
     print("TPU environment: tensorflow-tpu", importlib.metadata.version("tensorflow-tpu"), "and no plain tensorflow")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m workbench.install", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", default=".", help="a checkout folder (default: .) or a wheel file")
+    parser.add_argument("--source", default=".", help="a checkout folder (default: .), a wheel file or git+URL")
     parser.add_argument("--tpu", action="store_true", help="TPU VM: tensorflow-tpu + libtpu, no plain tensorflow")
     parser.add_argument("--extras", default="", help="comma-separated extras, e.g. test")
     parser.add_argument("--constraints", help="a pip constraints file (CI: .ci/requirements.lock)")
     parser.add_argument("--no-editable", action="store_true", help="install a checkout as a regular package")
+    parser.add_argument("--deps-only", action="store_true", help="the workbench is installed (--no-deps) already")
     args = parser.parse_args(argv)
     extras = tuple(e for e in args.extras.split(",") if e)
-    install(args.source, args.tpu, extras, args.constraints, editable=False if args.no_editable else None)
+    install(args.source, args.tpu, extras, args.constraints, False if args.no_editable else None, args.deps_only)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,66 @@
+"""workbench.install: the TPU install keeps plain TensorFlow out (CI also builds it for real: `make test-tpu`)."""
+
+import importlib.metadata
+
+import pytest
+
+from workbench import install
+
+
+class Dist:
+    def __init__(self, name):
+        self.metadata = {"Name": name}
+
+
+def test_tpu_install_takes_tensorflow_tpu_and_no_dependency_that_pulls_tensorflow(monkeypatch, tmp_path):
+    commands = []
+    monkeypatch.setattr(install, "_pip", lambda args, constraints: commands.append((list(args), constraints)))
+    requirements = {
+        "bert-workbench": [
+            "tensorflow<2.22,>=2.20",
+            "keras<4,>=3.12",
+            "keras-hub<0.33,>=0.32",
+            "tensorflow-text<2.22,>=2.20.1",
+            "pandas<4,>=2.2",
+            'pytest<10,>=8; extra == "test"',
+        ],
+        "keras-hub": ["keras>=3.13", "regex", "tensorflow-text; platform_system != 'Windows'", 'rich; extra == "x"'],
+    }
+    monkeypatch.setattr(importlib.metadata, "requires", requirements.get)
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda: [Dist("tensorflow_tpu"), Dist("keras")])
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "2.20.0")
+
+    install.install(str(tmp_path), tpu=True, extras=("test",), constraints="lock.txt")
+
+    (first, _), (tpu, _), (no_deps, _), (rest, _) = commands
+    assert first == ["--no-deps", "-e", f"{tmp_path}[test]"]  # the workbench itself, nothing it needs
+    assert tpu == ["tensorflow-tpu>=2.20,<2.21", "libtpu~=0.0.14.0"]
+    assert no_deps == ["--no-deps", "tensorflow-text>=2.20.1,<2.21", "keras-hub<0.33,>=0.32"]
+    names = {install._name(r) for r in rest}
+    assert {"keras", "pandas", "pytest", "regex"} <= names
+    assert not names & {"tensorflow", "tensorflow-text", "keras-hub", "rich"}
+    assert all(constraints == "lock.txt" for _, constraints in commands)
+
+
+def test_the_check_refuses_two_tensorflows(monkeypatch):
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda: [Dist("tensorflow_tpu"), Dist("tensorflow")])
+    with pytest.raises(SystemExit, match="Both `tensorflow` and `tensorflow-tpu` are installed"):
+        install.check_tpu_environment()
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda: [Dist("tensorflow")])
+    with pytest.raises(SystemExit, match="`tensorflow-tpu` is not installed"):
+        install.check_tpu_environment()
+
+
+def test_without_tpu_it_is_one_pip_install(monkeypatch, tmp_path):
+    commands = []
+    monkeypatch.setattr(install, "_pip", lambda args, constraints: commands.append(list(args)))
+    install.install("dist/bert_workbench-0.1.0-py3-none-any.whl")
+    install.install(str(tmp_path), extras=("test",))
+    assert commands == [["dist/bert_workbench-0.1.0-py3-none-any.whl"], ["-e", f"{tmp_path}[test]"]]
+
+
+def test_the_real_installed_metadata_is_read_with_extras():
+    requirements = install.installed_requirements(("test",))
+    names = {install._name(r) for r in requirements}
+    assert {"tensorflow", "keras-hub", "pytest"} <= names
+    assert "pytest" not in {install._name(r) for r in install.installed_requirements()}
