@@ -57,8 +57,12 @@ def append_rows(path, rows, columns=FINETUNE_COLUMNS):
     """Append dict rows to a CSV table, writing the header if the file is new.
 
     Unknown keys are an error (a typo would otherwise vanish silently); missing
-    keys are left empty.
+    keys are left empty. All rows go out in one write under the lock; if that
+    write fails part-way (disk full, a file-size limit) the table is cut back to
+    its previous length, so a failed append leaves no torn row.
     """
+    from workbench.files import append_atomically
+
     for row in rows:
         unknown = set(row) - set(columns)
         if unknown:
@@ -75,25 +79,38 @@ def append_rows(path, rows, columns=FINETUNE_COLUMNS):
         if new:
             writer.writeheader()
         writer.writerows(rows)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            data = buffer.getvalue().encode("utf-8")
-            written = 0
-            while written < len(data):
-                written += os.write(fd, data[written:])
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            append_atomically(path, buffer.getvalue().encode("utf-8"))
+        except OSError as e:
+            raise OSError(
+                e.errno, f"{path}: could not append {len(rows)} result row(s) ({e.strerror}); the table is unchanged"
+            ) from e
 
 
-def read_table(path):
-    """A results CSV as a pandas DataFrame (empty with the columns if missing)."""
+def read_table(path, columns=FINETUNE_COLUMNS):
+    """A results CSV as a pandas DataFrame (empty with the columns if missing).
+
+    A table that is not CSV or lacks one of `columns` (e.g. edited by hand) is
+    an error naming the file and what is wrong, not a `KeyError` later.
+    """
     import pandas as pd
 
     if not os.path.exists(path):
-        return pd.DataFrame(columns=FINETUNE_COLUMNS)
+        return pd.DataFrame(columns=columns)
     with locked(path):
-        return pd.read_csv(path, dtype={"run_id": str, "error": str, "notebook": str})
+        try:
+            table = pd.read_csv(path, dtype={"run_id": str, "error": str, "notebook": str})
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame(columns=columns)
+        except (pd.errors.ParserError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: not a readable results table ({e})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: results table lacks column(s) {missing}; its header is {list(table.columns)}. "
+            "Restore the header (expected columns: " + ", ".join(columns) + ")"
+        )
+    return table
 
 
 def completed_runs(path):
