@@ -41,6 +41,34 @@ FINETUNE_COLUMNS = [
 ]
 
 
+# A result is recorded once: a run killed after its append and rerun (it resumes
+# from its last checkpoint and gets the same numbers) does not add its "ok" rows
+# twice. Error rows are a history of attempts and are always appended.
+ROW_KEY = ("run_id", "status", "phase", "split", "metric")
+
+
+def _cut_torn_row(path):
+    """A table whose last line has no newline was cut mid-row by a crash
+    outside this module (power loss, an editor); drop that partial row so the
+    next append starts on a fresh line, and say so."""
+    with open(path, "rb+") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 1))
+        if size == 0 or f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        f.truncate(keep)
+    print(f"{path}: removed an incomplete last row ({size - keep} bytes, no newline) before appending")
+
+
+def _cell(value):
+    """A value as `csv.DictWriter` writes it (None as empty)."""
+    return "" if value is None else str(value)
+
+
 @contextlib.contextmanager
 def locked(path):
     """Hold an exclusive lock for `path` (on `path + ".lock"`)."""
@@ -70,10 +98,27 @@ def append_rows(path, rows, columns=FINETUNE_COLUMNS):
     with locked(path):
         new = not os.path.exists(path) or os.path.getsize(path) == 0
         if not new:
+            _cut_torn_row(path)
             with open(path, encoding="utf-8", newline="") as f:
-                header = next(csv.reader(f), [])
-            if header != list(columns):
-                raise ValueError(f"{path}: existing header {header} differs from the expected columns {columns}")
+                reader = csv.reader(f)
+                header = next(reader, [])
+                if header != list(columns):
+                    raise ValueError(f"{path}: existing header {header} differs from the expected columns {columns}")
+                key = [columns.index(k) for k in ROW_KEY if k in columns] if "run_id" in columns else []
+                recorded = {tuple(r[i] for i in key) for r in reader if len(r) == len(columns)} if key else set()
+            if recorded:
+                keep = [
+                    r
+                    for r in rows
+                    if r.get("status", "ok") != "ok" or tuple(_cell(r.get(columns[i])) for i in key) not in recorded
+                ]
+                if len(keep) < len(rows):
+                    print(
+                        f"{path}: {len(rows) - len(keep)} row(s) of this run were already recorded; not appended again"
+                    )
+                rows = keep
+                if not rows:
+                    return
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         if new:

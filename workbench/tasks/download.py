@@ -23,7 +23,7 @@ import tempfile
 import urllib.request
 import zipfile
 
-from workbench.files import write_text_atomic
+from workbench.files import read_json, write_text_atomic
 from workbench.tasks.registry import GLUE_TASKS, TASK_NAMES
 
 GLUE = "https://dl.fbaipublicfiles.com/glue/data/"
@@ -408,8 +408,9 @@ def download_task(task, data_dir="data", sources=None, force=False, log=print):
     record_path = os.path.join(directory, "SOURCES.json")
     recorded = {}
     if os.path.exists(record_path):
-        with open(record_path, encoding="utf-8") as f:
-            recorded = json.load(f)
+        recorded = read_json(record_path)
+        if not isinstance(recorded, dict):
+            raise ValueError(f"{record_path}: expected a JSON object {{url: sha256}}, got {type(recorded).__name__}")
     os.makedirs(data_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".tmp-{task}-", dir=data_dir)
     try:
