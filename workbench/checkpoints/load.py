@@ -149,7 +149,14 @@ def save_pretrained(encoder, tokenizer, directory):
     `load_pretrained` and `keras_hub.models.BertBackbone.from_preset` read."""
     from workbench.files import atomic_directory
 
-    with atomic_directory(directory) as staging:
-        encoder.save_to_preset(staging)
-        tokenizer.save_to_preset(staging)
+    try:
+        with atomic_directory(directory) as staging:
+            encoder.save_to_preset(staging)
+            tokenizer.save_to_preset(staging)
+    except (OSError, RuntimeError) as e:  # disk full, a file-size limit (h5py raises either)
+        detail = (str(e).strip().splitlines() or [""])[0][:300]
+        raise OSError(
+            f"{directory}: could not write the model ({type(e).__name__}: {detail}); "
+            "an earlier model there is unchanged"
+        ) from e
     return directory
