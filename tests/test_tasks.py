@@ -269,3 +269,14 @@ def test_parallel_squad_featurization_is_identical(tokenizer):
     for group in ("inputs", "labels", "meta"):
         for key, value in getattr(serial, group).items():
             np.testing.assert_array_equal(value, getattr(parallel, group)[key])
+
+
+def test_qqp_skipped_rows_are_counted_and_printed(tmp_path, capsys):
+    d = tmp_path / "qqp"
+    d.mkdir()
+    header = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+    (d / "train.tsv").write_text(header + "1\t1\t2\tWhy?\tHow?\t0\n2\t3\t4\tbroken\n3\t5\t6\tA?\tB?\t1\n4\t7\n")
+    task = get_task("qqp")
+    assert [e.guid for e in task.load(str(tmp_path), "train")] == ["1", "3"]
+    assert task.skipped_rows == {"train": 2}  # what a run records
+    assert "train.tsv: skipped 2 row(s) with fewer than 6 fields (line 3, 5)" in capsys.readouterr().out
