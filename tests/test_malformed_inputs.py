@@ -415,3 +415,34 @@ def test_malformed_configs_and_checkpoints(checkpoints, tmp_path, kind, damage, 
 
 def test_there_are_at_least_thirty_cases():
     assert len(DATA_CASES) + len(FILE_CASES) + len(PARAMETER_CASES) + len(CHECKPOINT_CASES) >= 30
+
+
+def test_an_hf_repository_without_safetensors_is_not_handed_to_keras_hub(tmp_path, monkeypatch):
+    """Only `pytorch_model.bin`: that file is downloaded (and read with torch,
+    or a clear error without it); no weights at all: an error listing what the
+    repository holds. Before, both fell through to the keras-hub preset loader."""
+    import huggingface_hub.constants
+    from test_checkpoints import config as bert_config
+    from test_checkpoints import serve_fake_hub
+
+    config = json.dumps(dict(bert_config(), model_type="bert")).encode()
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    for repo, files, message in (
+        ("someone/old-bert", {"config.json": config, "pytorch_model.bin": b"pickle"}, r"pytorch_model\.bin: reading"),
+        ("someone/no-weights", {"config.json": config, "README.md": b"hi"}, r"hf://someone/no-weights: the repository"),
+    ):
+        server, requested = serve_fake_hub(files, repo)
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        try:
+            with pytest.raises(Exception) as excinfo:
+                load_pretrained(f"hf://{repo}")
+        finally:
+            server.shutdown()
+        try:
+            import torch  # noqa: F401
+
+            if "pytorch_model.bin" in files:
+                continue  # with torch the pickle is read (and this fake one is rejected by torch)
+        except ImportError:
+            pass
+        assert_clear(excinfo.value, message)
