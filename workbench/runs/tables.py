@@ -44,7 +44,7 @@ FINETUNE_COLUMNS = [
 # A result is recorded once: a run killed after its append and rerun (it resumes
 # from its last checkpoint and gets the same numbers) does not add its "ok" rows
 # twice. Error rows are a history of attempts and are always appended.
-ROW_KEY = ("run_id", "status", "phase", "split", "metric")
+ROW_KEY = ("run_id", "status", "phase", "step", "split", "metric")
 
 
 def _cut_torn_row(path):
