@@ -92,3 +92,76 @@ def test_summary_follows_the_paper_protocol(tmp_path):
     assert (
         paper_model_name("models/bert_large_uncased") == "bert-large" and paper_model_name("L-2_H-128") == "bert-tiny"
     )
+
+
+def _rows(run, n=2, size=200):
+    return [
+        {
+            "run_id": run,
+            "status": "ok",
+            "task": "mrpc",
+            "split": "dev",
+            "metric": f"m{i}",
+            "value": i,
+            "error": "e" * size,
+        }
+        for i in range(n)
+    ]
+
+
+def test_a_hand_edited_table_missing_a_column_gets_a_clear_error(tmp_path):
+    path = tmp_path / "finetune.csv"
+    append_rows(str(path), _rows("a"))
+    frame = pd.read_csv(path).drop(columns=["status"])
+    frame.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"finetune.csv: results table lacks column\(s\) \['status'\]"):
+        completed_runs(str(path))
+    with pytest.raises(ValueError, match=r"finetune.csv: results table lacks column\(s\) \['status'\]"):
+        summarize(str(path), str(tmp_path / "paper.csv"))
+    path.write_bytes(b'run_id,status\n"a,ok\n')  # an unterminated quote
+    with pytest.raises(ValueError, match="finetune.csv: not a readable results table"):
+        completed_runs(str(path))
+
+
+def _append_under_limit(path, limit, rows, queue):
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    try:
+        append_rows(path, rows)
+        queue.put("appended")
+    except OSError as e:
+        queue.put(f"OSError: {e}")
+
+
+def test_a_failed_append_leaves_no_torn_row(tmp_path):
+    """A file-size limit hit in the middle of a run's rows (as a full disk
+    would): a clear error and the table exactly as before."""
+    path = str(tmp_path / "finetune.csv")
+    append_rows(path, _rows("first"))
+    before = open(path, "rb").read()
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_append_under_limit, args=(path, len(before) + 300, _rows("second", 4), queue))
+    child.start()
+    child.join(60)
+    message = queue.get(timeout=5)
+    assert message.startswith("OSError") and "finetune.csv: could not append 4 result row(s)" in message
+    assert "File too large" in message and "the table is unchanged" in message
+    assert open(path, "rb").read() == before
+
+
+def test_rows_of_a_rerun_are_recorded_once_and_a_torn_row_is_cut(tmp_path, capsys):
+    path = str(tmp_path / "finetune.csv")
+    append_rows(path, _rows("a"))
+    append_rows(path, _rows("a") + _rows("b"))  # "a" resumed after a kill: its rows are there already
+    assert list(pd.read_csv(path)["run_id"]) == ["a", "a", "b", "b"]
+    assert "2 row(s) of this run were already recorded" in capsys.readouterr().out
+    append_rows(path, [{"run_id": "c", "status": "error", "error": "x"}] * 2)  # attempts: always kept
+    assert list(pd.read_csv(path)["run_id"]) == ["a", "a", "b", "b", "c", "c"]
+    with open(path, "ab") as f:
+        f.write(b"d,2026-01-01,ok,mrpc,de")  # cut by a power loss
+    append_rows(path, _rows("e"))
+    table = pd.read_csv(path)
+    assert list(table["run_id"]) == ["a", "a", "b", "b", "c", "c", "e", "e"] and list(table.columns) == FINETUNE_COLUMNS
+    assert "removed an incomplete last row" in capsys.readouterr().out

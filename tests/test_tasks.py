@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from workbench.tasks.glue import read_tsv
+from workbench.tasks.glue import NLI_LABELS, read_tsv
 from workbench.tasks.ner import LABELS, iob1_to_iob2
 from workbench.tasks.registry import TASK_NAMES, get_task
 from workbench.tasks.squad import SpanPrediction, SquadTask
@@ -118,9 +118,14 @@ def test_xnli_filters_languages_and_scores_each():
     task = get_task("xnli", languages=("de", "zh"))
     dev = task.load(SAMPLES, "dev")
     assert {e.language for e in dev} == {"de", "zh"}
-    preds = [e.label if e.language == "de" else "neutral" for e in dev]
+    # Every language's dev set holds all three labels: a constant prediction cannot score 0 or 1.
+    assert {(e.language, e.label) for e in dev} == {(lang, label) for lang in ("de", "zh") for label in NLI_LABELS}
+    wrong = {label: NLI_LABELS[(i + 1) % 3] for i, label in enumerate(NLI_LABELS)}
+    preds = [e.label if e.language == "de" else wrong[e.label] for e in dev]
     scores = task.score(dev, preds, "dev")
     assert scores["accuracy_de"] == 1.0 and scores["accuracy_zh"] == 0.0 and scores["accuracy"] == 0.5
+    neutral = task.score(dev, ["neutral"] * len(dev), "dev")
+    assert neutral["accuracy_de"] == neutral["accuracy_zh"] == pytest.approx(1 / 3)
     assert len({e.language for e in get_task("xnli").load(SAMPLES, "test")}) == 15
     train = get_task("xnli", train_language="zh").load(SAMPLES, "train")
     assert {e.label for e in train} == {"contradiction", "entailment", "neutral"}  # "contradictory" mapped
@@ -269,3 +274,14 @@ def test_parallel_squad_featurization_is_identical(tokenizer):
     for group in ("inputs", "labels", "meta"):
         for key, value in getattr(serial, group).items():
             np.testing.assert_array_equal(value, getattr(parallel, group)[key])
+
+
+def test_qqp_skipped_rows_are_counted_and_printed(tmp_path, capsys):
+    d = tmp_path / "qqp"
+    d.mkdir()
+    header = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+    (d / "train.tsv").write_text(header + "1\t1\t2\tWhy?\tHow?\t0\n2\t3\t4\tbroken\n3\t5\t6\tA?\tB?\t1\n4\t7\n")
+    task = get_task("qqp")
+    assert [e.guid for e in task.load(str(tmp_path), "train")] == ["1", "3"]
+    assert task.skipped_rows == {"train": 2}  # what a run records
+    assert "train.tsv: skipped 2 row(s) with fewer than 6 fields (line 3, 5)" in capsys.readouterr().out

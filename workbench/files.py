@@ -58,3 +58,55 @@ def atomic_directory(path):
         os.replace(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_text(path, encoding="utf-8"):
+    """The text of a data file, with an error naming the file, line and byte
+    when it is not valid `encoding` (a Latin-1 or UTF-16 export of a TSV would
+    otherwise surface as a bare `UnicodeDecodeError` from deep inside a reader).
+
+    A UTF-8 byte-order mark, as spreadsheet programs write it, is dropped.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ValueError(
+            f"{path}, line {line}, column {column}: not valid {encoding.upper()} text "
+            f"(byte 0x{data[e.start]:02x}); save the file as {encoding.upper()}"
+        ) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def append_atomically(path, data):
+    """Append `data` (bytes) to `path` with one `os.write` loop; if the write
+    fails part-way (disk full, file-size limit), the file is cut back to its
+    previous length, so no torn record is left behind. Callers hold a lock."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(fd, data[written:])
+            os.fsync(fd)
+        except BaseException:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
+
+
+def read_json(path):
+    """A JSON file's content, with an error naming the file, line and column
+    when it is not valid JSON or not UTF-8."""
+    import json
+
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{os.fspath(path)}, line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None

@@ -312,23 +312,89 @@ def wnli():
 
 
 # ---- XNLI -------------------------------------------------------------------------
-# (premise, entailed hypothesis, contradicted hypothesis) in the 15 XNLI languages.
+# (premise, entailed, contradicted, neutral hypothesis) in the 15 XNLI languages; dev and test hold
+# all three labels in every language, so per-language accuracy is not blind to a class.
 XNLI_PHRASES = {
-    "ar": ("القط ينام في الحديقة كل صباح.", "القط ينام في الحديقة.", "القط لا ينام أبدا."),
-    "bg": ("Котката спи в градината всяка сутрин.", "Котката спи в градината.", "Котката никога не спи."),
-    "de": ("Die Katze schläft jeden Morgen im Garten.", "Die Katze schläft im Garten.", "Die Katze schläft nie."),
-    "el": ("Η γάτα κοιμάται στον κήπο κάθε πρωί.", "Η γάτα κοιμάται στον κήπο.", "Η γάτα δεν κοιμάται ποτέ."),
-    "en": ("The cat sleeps in the garden every morning.", "The cat sleeps in the garden.", "The cat never sleeps."),
-    "es": ("El gato duerme en el jardín cada mañana.", "El gato duerme en el jardín.", "El gato nunca duerme."),
-    "fr": ("Le chat dort dans le jardin chaque matin.", "Le chat dort dans le jardin.", "Le chat ne dort jamais."),
-    "hi": ("बिल्ली हर सुबह बगीचे में सोती है।", "बिल्ली बगीचे में सोती है।", "बिल्ली कभी नहीं सोती।"),
-    "ru": ("Кошка спит в саду каждое утро.", "Кошка спит в саду.", "Кошка никогда не спит."),
-    "sw": ("Paka hulala bustanini kila asubuhi.", "Paka hulala bustanini.", "Paka halali kamwe."),
-    "th": ("แมวนอนในสวนทุกเช้า", "แมวนอนในสวน", "แมวไม่เคยนอน"),
-    "tr": ("Kedi her sabah bahçede uyur.", "Kedi bahçede uyur.", "Kedi asla uyumaz."),
-    "ur": ("بلی ہر صبح باغ میں سوتی ہے۔", "بلی باغ میں سوتی ہے۔", "بلی کبھی نہیں سوتی۔"),
-    "vi": ("Con mèo ngủ trong vườn mỗi sáng.", "Con mèo ngủ trong vườn.", "Con mèo không bao giờ ngủ."),
-    "zh": ("猫每天早上在花园里睡觉。", "猫在花园里睡觉。", "猫从不睡觉。"),
+    "ar": (
+        "القط ينام في الحديقة كل صباح.",
+        "القط ينام في الحديقة.",
+        "القط لا ينام أبدا.",
+        "القط ينام في الحديقة لأنه متعب.",
+    ),
+    "bg": (
+        "Котката спи в градината всяка сутрин.",
+        "Котката спи в градината.",
+        "Котката никога не спи.",
+        "Котката спи в градината, защото е уморена.",
+    ),
+    "de": (
+        "Die Katze schläft jeden Morgen im Garten.",
+        "Die Katze schläft im Garten.",
+        "Die Katze schläft nie.",
+        "Die Katze schläft im Garten, weil sie müde ist.",
+    ),
+    "el": (
+        "Η γάτα κοιμάται στον κήπο κάθε πρωί.",
+        "Η γάτα κοιμάται στον κήπο.",
+        "Η γάτα δεν κοιμάται ποτέ.",
+        "Η γάτα κοιμάται στον κήπο επειδή είναι κουρασμένη.",
+    ),
+    "en": (
+        "The cat sleeps in the garden every morning.",
+        "The cat sleeps in the garden.",
+        "The cat never sleeps.",
+        "The cat sleeps in the garden because it is tired.",
+    ),
+    "es": (
+        "El gato duerme en el jardín cada mañana.",
+        "El gato duerme en el jardín.",
+        "El gato nunca duerme.",
+        "El gato duerme en el jardín porque está cansado.",
+    ),
+    "fr": (
+        "Le chat dort dans le jardin chaque matin.",
+        "Le chat dort dans le jardin.",
+        "Le chat ne dort jamais.",
+        "Le chat dort dans le jardin parce qu'il est fatigué.",
+    ),
+    "hi": (
+        "बिल्ली हर सुबह बगीचे में सोती है।",
+        "बिल्ली बगीचे में सोती है।",
+        "बिल्ली कभी नहीं सोती।",
+        "बिल्ली बगीचे में सोती है क्योंकि वह थकी हुई है।",
+    ),
+    "ru": (
+        "Кошка спит в саду каждое утро.",
+        "Кошка спит в саду.",
+        "Кошка никогда не спит.",
+        "Кошка спит в саду, потому что устала.",
+    ),
+    "sw": (
+        "Paka hulala bustanini kila asubuhi.",
+        "Paka hulala bustanini.",
+        "Paka halali kamwe.",
+        "Paka hulala bustanini kwa sababu amechoka.",
+    ),
+    "th": ("แมวนอนในสวนทุกเช้า", "แมวนอนในสวน", "แมวไม่เคยนอน", "แมวนอนในสวนเพราะมันเหนื่อย"),
+    "tr": (
+        "Kedi her sabah bahçede uyur.",
+        "Kedi bahçede uyur.",
+        "Kedi asla uyumaz.",
+        "Kedi yorgun olduğu için bahçede uyur.",
+    ),
+    "ur": (
+        "بلی ہر صبح باغ میں سوتی ہے۔",
+        "بلی باغ میں سوتی ہے۔",
+        "بلی کبھی نہیں سوتی۔",
+        "بلی باغ میں سوتی ہے کیونکہ وہ تھکی ہوئی ہے۔",
+    ),
+    "vi": (
+        "Con mèo ngủ trong vườn mỗi sáng.",
+        "Con mèo ngủ trong vườn.",
+        "Con mèo không bao giờ ngủ.",
+        "Con mèo ngủ trong vườn vì nó mệt.",
+    ),
+    "zh": ("猫每天早上在花园里睡觉。", "猫在花园里睡觉。", "猫从不睡觉。", "猫在花园里睡觉，因为它累了。"),
 }
 
 
@@ -354,12 +420,12 @@ def xnli():
         "sentence2_tokenized",
         "match",
     ]
-    for split, n in (("dev", 2), ("test", 2)):
+    for split, n in (("dev", 3), ("test", 3)):
         rows = []
-        for lang, (p, yes, no) in XNLI_PHRASES.items():
+        for lang, (p, yes, no, maybe) in XNLI_PHRASES.items():
             for j in range(n):
-                label = ["entailment", "contradiction"][j % 2]
-                h = yes if label == "entailment" else no
+                label = ["entailment", "contradiction", "neutral"][j % 3]
+                h = {"entailment": yes, "contradiction": no, "neutral": maybe}[label]
                 rows.append(
                     (
                         lang,
@@ -390,8 +456,8 @@ def xnli():
             if lang == "en":
                 p, h = nli_pair("contradiction" if label == "contradictory" else label)
             else:
-                p, yes, no = XNLI_PHRASES["zh"]
-                h = {"entailment": yes, "contradictory": no, "neutral": "猫在花园里睡觉，因为它累了。"}[label]
+                p, yes, no, maybe = XNLI_PHRASES["zh"]
+                h = {"entailment": yes, "contradictory": no, "neutral": maybe}[label]
             rows.append((p, h, label))
         write(f"xnli/multinli.train.{lang}.tsv", tsv(rows, ["premise", "hypo", "label"]))
 

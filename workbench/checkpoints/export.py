@@ -32,12 +32,16 @@ def convert(src, dst, to, lowercase=None):
         import keras
 
         import workbench.models.heads  # noqa: F401  (registers the head classes)
+        from workbench.files import atomic_directory
         from workbench.models.fast_layers import plain_layers
 
-        model = keras.models.load_model(_task_model_path(src))
+        # compile=False: serving needs no optimizer (and a fresh process has not
+        # registered the workbench optimizer classes the file names).
+        model = keras.models.load_model(_task_model_path(src), compile=False)
         # Plain TensorFlow ops: a serving binary need not have the XLA JIT.
-        with plain_layers():
-            model.export(dst, format="tf_saved_model")
+        # Written beside `dst` and renamed: a crash never leaves half a SavedModel.
+        with plain_layers(), atomic_directory(dst) as staging:
+            model.export(staging, format="tf_saved_model")
         return dst
     from workbench.checkpoints.load import apply_head_weights, load_pretrained, save_pretrained
 

@@ -9,7 +9,6 @@ Heads of BertForPreTraining, BertForQuestionAnswering,
 BertForSequenceClassification and BertForTokenClassification are kept.
 """
 
-import json
 import logging
 import os
 import re
@@ -37,11 +36,21 @@ def is_hf_directory(directory):
     config = os.path.join(directory, "config.json")
     if not os.path.exists(config) or not any(os.path.exists(os.path.join(directory, f)) for f in WEIGHT_FILES):
         return False
-    with open(config, encoding="utf-8") as f:
-        return json.load(f).get("model_type", "bert") == "bert"
+    from workbench.files import read_json
+
+    values = read_json(config)
+    return isinstance(values, dict) and values.get("model_type", "bert") == "bert"
+
+
+REQUIRED_CONFIG = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
 
 
 def hf_config(values, source):
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}/config.json: expected a JSON object, got {type(values).__name__}")
+    missing = [k for k in REQUIRED_CONFIG if k not in values]
+    if missing:
+        raise ValueError(f"{source}/config.json lacks {missing}; a BERT config.json has {list(REQUIRED_CONFIG)}")
     act = values.get("hidden_act", "gelu")
     if act not in HF_ACTIVATIONS:
         raise ValueError(f"{source}: unsupported hidden_act {act!r}; known: {', '.join(HF_ACTIVATIONS)}")
@@ -114,28 +123,40 @@ def to_google_names(tensors):
 
 def resolve_handle(handle):
     """A local directory for `hf://owner/name` (downloaded with huggingface_hub
-    into its cache; only the files loading needs). `HF_ENDPOINT` (a mirror) is
-    read here, not when huggingface_hub was imported."""
+    into its cache; only the files loading needs: `model.safetensors`, or
+    `pytorch_model.bin` when the repository has no safetensors). `HF_ENDPOINT`
+    (a mirror) is read here, not when huggingface_hub was imported. A
+    repository without BERT weights is an error naming what it holds."""
     from huggingface_hub import snapshot_download
 
     repo = handle[len("hf://") :].strip("/")
     if repo.count("/") > 1 or not repo:
         raise ValueError(f"{handle!r}: expected hf://<owner>/<name> or hf://<name>")
-    return snapshot_download(
-        repo,
-        endpoint=os.environ.get("HF_ENDPOINT") or None,
-        allow_patterns=["config.json", "*.safetensors", "vocab.txt", "tokenizer_config.json"],
-    )
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    base = ["config.json", "vocab.txt", "tokenizer_config.json"]
+    directory = snapshot_download(repo, endpoint=endpoint, allow_patterns=[*base, "*.safetensors"])
+    if not os.path.exists(os.path.join(directory, "model.safetensors")):
+        # Older repositories only have the PyTorch pickle: fetch it only then.
+        directory = snapshot_download(repo, endpoint=endpoint, allow_patterns=[*base, "pytorch_model.bin"])
+    present = sorted(os.listdir(directory))
+    if not os.path.exists(os.path.join(directory, "config.json")) or not any(
+        os.path.exists(os.path.join(directory, f)) for f in WEIGHT_FILES
+    ):
+        raise ValueError(
+            f"{handle}: the repository has no config.json with {' or '.join(WEIGHT_FILES)} "
+            f"(downloaded: {', '.join(present) or 'nothing'}); it is not a Hugging Face BERT checkpoint"
+        )
+    return directory
 
 
 def load_hf_directory(directory, lowercase=None, dtype=None):
     """The encoder, tokenizer and head weights (Google names) of a Hugging Face BERT."""
     from workbench.checkpoints.google import assign, encoder_mapping, warn_unused
+    from workbench.files import read_json
     from workbench.models.encoder import BertEncoder
     from workbench.text.tokenizer import BertTokenizer, load_vocab
 
-    with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
-        config = hf_config(json.load(f), directory)
+    config = hf_config(read_json(os.path.join(directory, "config.json")), directory)
     weights = to_google_names(read_tensors(directory))
     encoder = BertEncoder.from_config_object(config, dtype=dtype)
     used = assign(encoder_mapping(encoder), weights, directory)
@@ -149,6 +170,5 @@ def load_hf_directory(directory, lowercase=None, dtype=None):
     case = True
     tokenizer_config = os.path.join(directory, "tokenizer_config.json")
     if os.path.exists(tokenizer_config):
-        with open(tokenizer_config, encoding="utf-8") as f:
-            case = json.load(f).get("do_lower_case", True)
+        case = read_json(tokenizer_config).get("do_lower_case", True)
     return encoder, BertTokenizer(tokens, lowercase=case if lowercase is None else lowercase), heads

@@ -19,6 +19,7 @@ classifier, SQuAD) come back as `head_weights` under the original names;
 `apply_head_weights` puts them on a matching workbench head.
 """
 
+import contextlib
 import dataclasses
 import os
 
@@ -36,6 +37,28 @@ class Pretrained:
     tokenizer: BertTokenizer
     init: str  # what the weights are: "random" or the source they came from
     head_weights: dict = dataclasses.field(default_factory=dict)  # {original name: array}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read (truncated, corrupted, wrong format)."""
+
+
+@contextlib.contextmanager
+def reading_checkpoint(model):
+    """Turn a reader's low-level error (TensorFlow's DataLossError, h5py's
+    OSError, a safetensors or pickle error) into one message naming the model
+    directory. Our own `ValueError`s already say what is wrong and pass as they are.
+    """
+    try:
+        yield
+    except ValueError:
+        raise
+    except Exception as e:
+        detail = (str(e).strip().splitlines() or [""])[0][:300]
+        raise CheckpointError(
+            f"{model}: could not read the checkpoint ({type(e).__name__}: {detail}). A file may be truncated or "
+            "corrupted (an interrupted download or copy): download or copy it again"
+        ) from e
 
 
 def is_size_name(model):
@@ -72,10 +95,12 @@ def load_pretrained(model, vocab=None, lowercase=None, dtype=None):
         from workbench.checkpoints.huggingface import is_hf_directory, load_hf_directory
 
         if is_google_release(model):
-            encoder, tokenizer, heads = load_google_release(model, lowercase, dtype)
+            with reading_checkpoint(model):
+                encoder, tokenizer, heads = load_google_release(model, lowercase, dtype)
             return Pretrained(encoder, tokenizer, f"google:{model}", heads)
         if is_hf_directory(model):
-            encoder, tokenizer, heads = load_hf_directory(model, lowercase, dtype)
+            with reading_checkpoint(model):
+                encoder, tokenizer, heads = load_hf_directory(model, lowercase, dtype)
             return Pretrained(encoder, tokenizer, f"huggingface:{model}", heads)
         if not os.path.exists(os.path.join(model, "config.json")):
             raise ValueError(
@@ -89,8 +114,9 @@ def load_pretrained(model, vocab=None, lowercase=None, dtype=None):
     elif "://" not in model and (os.sep in model or model.startswith(".")):
         raise FileNotFoundError(f"model directory not found: {model}")
     # A directory, a preset name or a handle (kaggle://, hf://): keras-hub loads it.
-    encoder = build_encoder(model, dtype=dtype)
-    source = keras_hub.models.BertTokenizer.from_preset(model)
+    with reading_checkpoint(model) if os.path.isdir(model) else contextlib.nullcontext():
+        encoder = build_encoder(model, dtype=dtype)
+        source = keras_hub.models.BertTokenizer.from_preset(model)
     source_case = source.do_lower_case if isinstance(source, BertTokenizer) else source.lowercase
     tokenizer = BertTokenizer(source.get_vocabulary(), lowercase=source_case if lowercase is None else lowercase)
     if tokenizer.vocabulary_size() != encoder.vocabulary_size:
@@ -123,7 +149,14 @@ def save_pretrained(encoder, tokenizer, directory):
     `load_pretrained` and `keras_hub.models.BertBackbone.from_preset` read."""
     from workbench.files import atomic_directory
 
-    with atomic_directory(directory) as staging:
-        encoder.save_to_preset(staging)
-        tokenizer.save_to_preset(staging)
+    try:
+        with atomic_directory(directory) as staging:
+            encoder.save_to_preset(staging)
+            tokenizer.save_to_preset(staging)
+    except (OSError, RuntimeError) as e:  # disk full, a file-size limit (h5py raises either)
+        detail = (str(e).strip().splitlines() or [""])[0][:300]
+        raise OSError(
+            f"{directory}: could not write the model ({type(e).__name__}: {detail}); "
+            "an earlier model there is unchanged"
+        ) from e
     return directory

@@ -41,6 +41,34 @@ FINETUNE_COLUMNS = [
 ]
 
 
+# A result is recorded once: a run killed after its append and rerun (it resumes
+# from its last checkpoint and gets the same numbers) does not add its "ok" rows
+# twice. Error rows are a history of attempts and are always appended.
+ROW_KEY = ("run_id", "status", "phase", "step", "split", "metric")
+
+
+def _cut_torn_row(path):
+    """A table whose last line has no newline was cut mid-row by a crash
+    outside this module (power loss, an editor); drop that partial row so the
+    next append starts on a fresh line, and say so."""
+    with open(path, "rb+") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 1))
+        if size == 0 or f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        keep = data.rfind(b"\n") + 1
+        f.truncate(keep)
+    print(f"{path}: removed an incomplete last row ({size - keep} bytes, no newline) before appending")
+
+
+def _cell(value):
+    """A value as `csv.DictWriter` writes it (None as empty)."""
+    return "" if value is None else str(value)
+
+
 @contextlib.contextmanager
 def locked(path):
     """Hold an exclusive lock for `path` (on `path + ".lock"`)."""
@@ -57,8 +85,12 @@ def append_rows(path, rows, columns=FINETUNE_COLUMNS):
     """Append dict rows to a CSV table, writing the header if the file is new.
 
     Unknown keys are an error (a typo would otherwise vanish silently); missing
-    keys are left empty.
+    keys are left empty. All rows go out in one write under the lock; if that
+    write fails part-way (disk full, a file-size limit) the table is cut back to
+    its previous length, so a failed append leaves no torn row.
     """
+    from workbench.files import append_atomically
+
     for row in rows:
         unknown = set(row) - set(columns)
         if unknown:
@@ -66,34 +98,64 @@ def append_rows(path, rows, columns=FINETUNE_COLUMNS):
     with locked(path):
         new = not os.path.exists(path) or os.path.getsize(path) == 0
         if not new:
+            _cut_torn_row(path)
             with open(path, encoding="utf-8", newline="") as f:
-                header = next(csv.reader(f), [])
-            if header != list(columns):
-                raise ValueError(f"{path}: existing header {header} differs from the expected columns {columns}")
+                reader = csv.reader(f)
+                header = next(reader, [])
+                if header != list(columns):
+                    raise ValueError(f"{path}: existing header {header} differs from the expected columns {columns}")
+                key = [columns.index(k) for k in ROW_KEY if k in columns] if "run_id" in columns else []
+                recorded = {tuple(r[i] for i in key) for r in reader if len(r) == len(columns)} if key else set()
+            if recorded:
+                keep = [
+                    r
+                    for r in rows
+                    if r.get("status", "ok") != "ok" or tuple(_cell(r.get(columns[i])) for i in key) not in recorded
+                ]
+                if len(keep) < len(rows):
+                    print(
+                        f"{path}: {len(rows) - len(keep)} row(s) of this run were already recorded; not appended again"
+                    )
+                rows = keep
+                if not rows:
+                    return
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         if new:
             writer.writeheader()
         writer.writerows(rows)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            data = buffer.getvalue().encode("utf-8")
-            written = 0
-            while written < len(data):
-                written += os.write(fd, data[written:])
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            append_atomically(path, buffer.getvalue().encode("utf-8"))
+        except OSError as e:
+            raise OSError(
+                e.errno, f"{path}: could not append {len(rows)} result row(s) ({e.strerror}); the table is unchanged"
+            ) from e
 
 
-def read_table(path):
-    """A results CSV as a pandas DataFrame (empty with the columns if missing)."""
+def read_table(path, columns=FINETUNE_COLUMNS):
+    """A results CSV as a pandas DataFrame (empty with the columns if missing).
+
+    A table that is not CSV or lacks one of `columns` (e.g. edited by hand) is
+    an error naming the file and what is wrong, not a `KeyError` later.
+    """
     import pandas as pd
 
     if not os.path.exists(path):
-        return pd.DataFrame(columns=FINETUNE_COLUMNS)
+        return pd.DataFrame(columns=columns)
     with locked(path):
-        return pd.read_csv(path, dtype={"run_id": str, "error": str, "notebook": str})
+        try:
+            table = pd.read_csv(path, dtype={"run_id": str, "error": str, "notebook": str})
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame(columns=columns)
+        except (pd.errors.ParserError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: not a readable results table ({e})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: results table lacks column(s) {missing}; its header is {list(table.columns)}. "
+            "Restore the header (expected columns: " + ", ".join(columns) + ")"
+        )
+    return table
 
 
 def completed_runs(path):

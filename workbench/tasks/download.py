@@ -1,13 +1,17 @@
 """`python -m workbench download`: the benchmarks from their official addresses.
 
-Each file is downloaded to a temporary name, checked (SHA-256, and archive
-integrity), extracted into a temporary directory, and only then moved into
-`data/<task>/`; a failure at any point leaves nothing half-written. A task whose
-files are all present is skipped, so the command is idempotent.
+Each file is downloaded to a temporary name, checked (size and SHA-256, then
+archive integrity), extracted into a temporary directory, and only then moved
+into `data/<task>/`; a failure at any point leaves nothing half-written and the
+files of an earlier download intact. A task whose files are all present is
+skipped, so the command is idempotent.
 
-Published checksums are not available for most of these files; for those the
-SHA-256 of the first download is recorded in `data/<task>/SOURCES.json` and
-every later download (another machine, a re-download) is checked against it.
+Sizes and SHA-256 checksums published for these files are recorded in
+`SOURCES` with where they were published (the `datasets` and TensorFlow
+Datasets checksum files); every download is checked against them. For a file
+with no published checksum (the labelled GLUE diagnostic set) the SHA-256 of the
+first download is recorded in `data/<task>/SOURCES.json` (trust on first use,
+said in the log) and later downloads are checked against it.
 """
 
 import dataclasses
@@ -19,10 +23,17 @@ import tempfile
 import urllib.request
 import zipfile
 
-from workbench.files import write_text_atomic
+from workbench.files import read_json, write_text_atomic
 from workbench.tasks.registry import GLUE_TASKS, TASK_NAMES
 
 GLUE = "https://dl.fbaipublicfiles.com/glue/data/"
+# Where the published sizes and checksums below come from.
+HF_GLUE_ONLY = "huggingface/datasets: datasets/glue/dataset_infos.json"
+HF_GLUE = HF_GLUE_ONLY + " (same SHA-256 in tensorflow/datasets url_checksums/glue.txt)"
+HF_XNLI = "huggingface/datasets: datasets/xnli/dataset_infos.json"
+TFDS_XNLI = HF_XNLI + " (same SHA-256 in tensorflow/datasets url_checksums/xnli.txt)"
+TFDS_SQUAD = "tensorflow/datasets: tensorflow_datasets/datasets/squad/checksums.tsv"
+HF_SWAG = "huggingface/datasets: datasets/swag/dataset_infos.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,47 +43,130 @@ class Source:
     Args:
         url: where it is published.
         files: {name inside the archive (basename) or "" for a plain file: name in data/<task>/}.
-        sha256: expected checksum, or None to record it on first download.
+        sha256: published checksum, or None to record it on first download.
+        size: published size in bytes, or None.
+        published: where `sha256` and `size` were published.
+        optional: a failed download of this file is reported, not an error
+            (the task works without it).
+
+    Example:
+    ```python
+    Source(GLUE + "RTE.zip", {"train.tsv": "train.tsv"}, sha256="6bf8...", size=697150)
+    ```
     """
 
     url: str
     files: dict
     sha256: str = None
+    size: int = None
+    published: str = None
+    optional: bool = False
 
 
-def _glue(archive, task_files):
-    return [Source(GLUE + archive, {f: f for f in task_files})]
+def _glue(archive, task_files, size, sha256, published=HF_GLUE):
+    return [Source(GLUE + archive, {f: f for f in task_files}, sha256, size, published)]
 
 
 SOURCES = {
-    "cola": _glue("CoLA.zip", ["train.tsv", "dev.tsv", "test.tsv"]),
-    "sst2": _glue("SST-2.zip", ["train.tsv", "dev.tsv", "test.tsv"]),
-    "qqp": _glue("QQP-clean.zip", ["train.tsv", "dev.tsv", "test.tsv"]),
-    "stsb": _glue("STS-B.zip", ["train.tsv", "dev.tsv", "test.tsv"]),
-    "mnli": _glue(
-        "MNLI.zip", ["train.tsv", "dev_matched.tsv", "dev_mismatched.tsv", "test_matched.tsv", "test_mismatched.tsv"]
+    "cola": _glue(
+        "CoLA.zip",
+        ["train.tsv", "dev.tsv", "test.tsv"],
+        376971,
+        "f212fcd832b8f7b435fb991f101abf89f96b933ab400603bf198960dfc32cbff",
     ),
-    "qnli": _glue("QNLIv2.zip", ["train.tsv", "dev.tsv", "test.tsv"]),
-    "rte": _glue("RTE.zip", ["train.tsv", "dev.tsv", "test.tsv"]),
-    "wnli": _glue("WNLI.zip", ["train.tsv", "dev.tsv", "test.tsv"]),
-    "ax": [Source(GLUE + "AX.tsv", {"": "diagnostic.tsv"})],
+    "sst2": _glue(
+        "SST-2.zip",
+        ["train.tsv", "dev.tsv", "test.tsv"],
+        7439277,
+        "d67e16fb55739c1b32cdce9877596db1c127dc322d93c082281f64057c16deaa",
+    ),
+    "qqp": _glue(
+        "QQP-clean.zip",
+        ["train.tsv", "dev.tsv", "test.tsv"],
+        41696084,
+        "40e7c862c04eb26ee04b67fd900e76c45c6ba8e6d8fab4f8f1f8072a1a3fbae0",
+        HF_GLUE_ONLY,
+    ),
+    "stsb": _glue(
+        "STS-B.zip",
+        ["train.tsv", "dev.tsv", "test.tsv"],
+        802872,
+        "e60a6393de5a8b5b9bac5020a1554b54e3691f9d600b775bd131e613ac179c85",
+    ),
+    "mnli": _glue(
+        "MNLI.zip",
+        ["train.tsv", "dev_matched.tsv", "dev_mismatched.tsv", "test_matched.tsv", "test_mismatched.tsv"],
+        312783507,
+        "e7c1d896d26ed6caf700110645df426cc2d8ebf02a5ab743d5a5c68ac1c83633",
+    ),
+    "qnli": _glue(
+        "QNLIv2.zip",
+        ["train.tsv", "dev.tsv", "test.tsv"],
+        10627589,
+        "e634e78627a29adaecd4f955359b22bf5e70f2cbd93b493f2d624138a0c0e5f5",
+    ),
+    "rte": _glue(
+        "RTE.zip",
+        ["train.tsv", "dev.tsv", "test.tsv"],
+        697150,
+        "6bf86de103ecd335f3441bd43574d23fef87ecc695977a63b82d5efb206556ee",
+    ),
+    "wnli": _glue(
+        "WNLI.zip",
+        ["train.tsv", "dev.tsv", "test.tsv"],
+        28999,
+        "ae0e8e4d16f4d46d4a0a566ec7ecceccfd3fbfaa4a7a4b4e02848c0f2561ac46",
+    ),
+    # The diagnostic set is predicted by a model trained on MNLI (`REQUIRES`):
+    # AX.tsv is the unlabelled leaderboard file; diagnostic-full.tsv, linked
+    # from gluebenchmark.com/diagnostics, carries the labels (no checksum is
+    # published for it).
+    "ax": [
+        Source(
+            GLUE + "AX.tsv",
+            {"": "diagnostic.tsv"},
+            "0e13510b1bb14436ff7e2ee82338f0efb0133ecf2e73507a697dc210db3f05fd",
+            222257,
+            HF_GLUE,
+        ),
+        Source(
+            "https://www.dropbox.com/s/ju7d95ifb072q9f/diagnostic-full.tsv?dl=1",
+            {"": "diagnostic-full.tsv"},
+            optional=True,
+        ),
+    ],
     # MRPC is distributed by Microsoft; GLUE splits its train file into train/dev
     # with a published list of dev ids (see `_convert_mrpc`).
     "mrpc": [
         Source(
             "https://dl.fbaipublicfiles.com/senteval/senteval_data/msr_paraphrase_train.txt",
             {"": "msr_paraphrase_train.txt"},
+            "60a9b09084528f0673eedee2b69cb941920f0b8cd0eeccefc464a98768457f89",
+            1047044,
+            HF_GLUE,
         ),
         Source(
             "https://dl.fbaipublicfiles.com/senteval/senteval_data/msr_paraphrase_test.txt",
             {"": "msr_paraphrase_test.txt"},
+            "a04e271090879aaba6423d65b94950c089298587d9c084bf9cd7439bd785f784",
+            441275,
+            HF_GLUE,
         ),
-        Source(GLUE + "mrpc_dev_ids.tsv", {"": "mrpc_dev_ids.tsv"}),
+        Source(
+            GLUE + "mrpc_dev_ids.tsv",
+            {"": "mrpc_dev_ids.tsv"},
+            "971d7767d81b997fd9060ade0ec23c4fc31cbb226a55d1bd4a1bac474eb81dc7",
+            6222,
+            HF_GLUE,
+        ),
     ],
     "xnli": [
         Source(
             "https://dl.fbaipublicfiles.com/XNLI/XNLI-1.0.zip",
             {"xnli.dev.tsv": "xnli.dev.tsv", "xnli.test.tsv": "xnli.test.tsv"},
+            "4ba1d5e1afdb7161f0f23c66dc787802ccfa8a25a3ddd3b165a35e50df346ab1",
+            17865352,
+            TFDS_XNLI,
         ),
         Source(
             "https://dl.fbaipublicfiles.com/XNLI/XNLI-MT-1.0.zip",
@@ -80,21 +174,60 @@ SOURCES = {
                 f"multinli.train.{lang}.tsv": f"multinli.train.{lang}.tsv"
                 for lang in ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
             },
+            "f732517ba2fb1d550e9f3c2aabaef6017c91ee2dcec90e878f138764d224db05",
+            466098360,
+            HF_XNLI,
         ),
     ],
     "squad1": [
-        Source("https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v1.1.json", {"": "train-v1.1.json"}),
-        Source("https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json", {"": "dev-v1.1.json"}),
+        Source(
+            "https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v1.1.json",
+            {"": "train-v1.1.json"},
+            "3527663986b8295af4f7fcdff1ba1ff3f72d07d61a20f487cb238a6ef92fd955",
+            30288272,
+            TFDS_SQUAD,
+        ),
+        Source(
+            "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json",
+            {"": "dev-v1.1.json"},
+            "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9",
+            4854279,
+            TFDS_SQUAD,
+        ),
     ],
     "squad2": [
-        Source("https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v2.0.json", {"": "train-v2.0.json"}),
-        Source("https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v2.0.json", {"": "dev-v2.0.json"}),
+        Source(
+            "https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v2.0.json",
+            {"": "train-v2.0.json"},
+            "68dcfbb971bd3e96d5b46c7177b16c1a4e7d4bdef19fb204502738552dede002",
+            42123633,
+            TFDS_SQUAD,
+        ),
+        Source(
+            "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v2.0.json",
+            {"": "dev-v2.0.json"},
+            "80a5225e94905956a6446d296ca1093975c4d3b3260f1d6c8f68bc2ab77182d8",
+            4370528,
+            TFDS_SQUAD,
+        ),
     ],
     "swag": [
-        Source(f"https://raw.githubusercontent.com/rowanz/swagaf/master/data/{name}.csv", {"": f"{name}.csv"})
-        for name in ("train", "val", "test")
+        Source(
+            f"https://raw.githubusercontent.com/rowanz/swagaf/master/data/{name}.csv",
+            {"": f"{name}.csv"},
+            sha256,
+            size,
+            HF_SWAG,
+        )
+        for name, size, sha256 in (
+            ("train", 28243333, "5748b51126ac255c5a6f26e1ba473b51116d6c822aeb25e63ecba282c9d0e610"),
+            ("val", 7893588, "c0497b2cd7f3e6b7df995524b1853f62285d60d110d659b19545ca80b2903234"),
+            ("test", 7817885, "a689a1a4e892a65ca625c1f0fcf77bcce004b59ad1caeb134ca5ec080a711cb6"),
+        )
     ],
 }
+# Tasks that read another task's files: AX trains on MNLI's training set.
+REQUIRES = {"ax": ("mnli",)}
 
 CONLL_INSTRUCTIONS = """CoNLL-2003 cannot be redistributed (its text is Reuters RCV1, licensed by NIST).
 To use it:
@@ -102,10 +235,16 @@ To use it:
   2. build the English data with the scripts of https://www.clips.uantwerpen.be/conll2003/ner/
   3. place eng.train, eng.testa and eng.testb in {dir}/
 A sample in the same format is in data/samples/conll2003/."""
+CONLL_FILES = ("eng.train", "eng.testa", "eng.testb")
 
 
 class DownloadError(RuntimeError):
-    pass
+    """A download that failed or did not verify; nothing of it was written."""
+
+
+class ManualDownload(str):
+    """What `download("all")` reports for a dataset that only a person can
+    fetch (CoNLL-2003): the instructions, not a failure."""
 
 
 def _sha256(path):
@@ -117,18 +256,58 @@ def _sha256(path):
 
 
 def _fetch(url, path, timeout=60):
-    """Download `url` to `path` (a temporary name) with a progress bar."""
+    """Download `url` to `path` (a temporary name) with a progress bar; network
+    and disk failures get different messages (the fix differs)."""
     from tqdm.auto import tqdm
 
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(path, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(url), leave=False) as bar:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    out.write(block)
-                    bar.update(len(block))
-    except OSError as e:
+        response = urllib.request.urlopen(url, timeout=timeout)
+    except (OSError, ValueError) as e:
         raise DownloadError(f"could not download {url}: {e}") from e
+    with response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        try:
+            out = open(path, "wb")
+        except OSError as e:
+            raise DownloadError(f"could not write {path} while downloading {url}: {e}") from e
+        with out, tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(url), leave=False) as bar:
+            while True:
+                try:
+                    block = response.read(1 << 20)
+                except OSError as e:
+                    raise DownloadError(f"could not download {url}: {e}") from e
+                if not block:
+                    break
+                try:
+                    out.write(block)
+                    out.flush()
+                except OSError as e:
+                    raise DownloadError(
+                        f"could not write {path} while downloading {url}: {e} (disk full or a file-size limit?); "
+                        "nothing was written to the data directory"
+                    ) from e
+                bar.update(len(block))
+
+
+def _verify(source, downloaded, recorded, log):
+    """Check size and SHA-256 against the published values (or the checksum
+    recorded at the first download); return the SHA-256."""
+    size = os.path.getsize(downloaded)
+    if source.size is not None and size != source.size:
+        raise DownloadError(
+            f"{source.url}: downloaded {size} bytes but {source.size} are published ({source.published}); "
+            "nothing was written"
+        )
+    digest = _sha256(downloaded)
+    expected = source.sha256 or recorded.get(source.url)
+    if expected and digest != expected:
+        where = source.published if source.sha256 else "recorded at the first download in SOURCES.json"
+        raise DownloadError(
+            f"{source.url}: checksum mismatch (sha256 {digest}, expected {expected}, {where}); nothing was written"
+        )
+    if not expected:
+        log(f"{source.url}: no published checksum; recorded sha256 {digest} (trust on first use)")
+    return digest
 
 
 def _extract(source, downloaded, staging):
@@ -181,15 +360,28 @@ def _convert_mrpc(staging):
     return ["train.tsv", "dev.tsv", "test.tsv"]
 
 
-def expected_files(task, sources=None):
+def expected_files(task, sources=None, optional=False):
+    """Files the task's download puts in data/<task>/ (with `optional`: also
+    those it can do without)."""
     sources = (sources or SOURCES)[task]
     if task == "mrpc":
         return ["train.tsv", "dev.tsv", "test.tsv"]
-    return [name for s in sources for name in s.files.values()]
+    return [name for s in sources if optional or not s.optional for name in s.files.values()]
+
+
+def _to_fetch(task, table, directory, force):
+    """The sources whose files are not there yet (all of them with `force`)."""
+    if force:
+        return list(table[task])
+    present = lambda name: os.path.exists(os.path.join(directory, name))  # noqa: E731
+    if task == "mrpc":
+        return [] if all(present(f) for f in expected_files(task, table)) else list(table[task])
+    return [s for s in table[task] if not all(present(f) for f in s.files.values())]
 
 
 def download_task(task, data_dir="data", sources=None, force=False, log=print):
-    """Download one task into `data_dir/<task>/`; returns the directory.
+    """Download one task into `data_dir/<task>/` (and the tasks it reads, see
+    `REQUIRES`); returns the directory.
 
     Args:
         sources: a replacement for `SOURCES` (tests point it at a local server).
@@ -197,8 +389,7 @@ def download_task(task, data_dir="data", sources=None, force=False, log=print):
     """
     if task == "conll2003":
         directory = os.path.join(data_dir, "conll2003")
-        present = all(os.path.exists(os.path.join(directory, f)) for f in ("eng.train", "eng.testa", "eng.testb"))
-        if not present:
+        if not all(os.path.exists(os.path.join(directory, f)) for f in CONLL_FILES):
             raise DownloadError(CONLL_INSTRUCTIONS.format(dir=directory))
         return directory
     table = sources or SOURCES
@@ -206,39 +397,51 @@ def download_task(task, data_dir="data", sources=None, force=False, log=print):
         raise ValueError(
             f"No download for {task!r}; downloadable: {', '.join(sorted(table))}, conll2003 (instructions), glue, all"
         )
+    for required in REQUIRES.get(task, ()):
+        log(f"{task}: needs {required}")
+        download_task(required, data_dir, sources, force, log)
     directory = os.path.join(data_dir, task)
-    if not force and all(os.path.exists(os.path.join(directory, f)) for f in expected_files(task, table)):
+    fetch = _to_fetch(task, table, directory, force)
+    if not fetch:
         log(f"{task}: already in {directory}")
         return directory
     record_path = os.path.join(directory, "SOURCES.json")
     recorded = {}
     if os.path.exists(record_path):
-        with open(record_path, encoding="utf-8") as f:
-            recorded = json.load(f)
+        recorded = read_json(record_path)
+        if not isinstance(recorded, dict):
+            raise ValueError(f"{record_path}: expected a JSON object {{url: sha256}}, got {type(recorded).__name__}")
     os.makedirs(data_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".tmp-{task}-", dir=data_dir)
     try:
         checksums = {}
         produced = []
-        for source in table[task]:
+        for source in fetch:
             downloaded = os.path.join(staging, ".download")
             log(f"{task}: downloading {source.url}")
-            _fetch(source.url, downloaded)
-            digest = _sha256(downloaded)
-            expected = source.sha256 or recorded.get(source.url)
-            if expected and digest != expected:
-                raise DownloadError(
-                    f"{source.url}: checksum mismatch (sha256 {digest}, expected {expected}); nothing was written"
+            try:
+                _fetch(source.url, downloaded)
+                checksums[source.url] = _verify(source, downloaded, recorded, log)
+                produced += _extract(source, downloaded, staging)
+            except DownloadError as e:
+                if not source.optional:
+                    raise
+                log(
+                    f"{task}: optional {', '.join(source.files.values())} not downloaded, the task runs without it: {e}"
                 )
-            checksums[source.url] = digest
-            produced += _extract(source, downloaded, staging)
-            os.remove(downloaded)
+                checksums.pop(source.url, None)
+            finally:
+                if os.path.exists(downloaded):
+                    os.remove(downloaded)
         if task == "mrpc":
             produced = _convert_mrpc(staging)
         os.makedirs(directory, exist_ok=True)
         for name in produced:
             os.replace(os.path.join(staging, name), os.path.join(directory, name))
-        write_text_atomic(record_path, json.dumps({**recorded, **checksums}, indent=1, sort_keys=True) + "\n")
+        if checksums:
+            write_text_atomic(record_path, json.dumps({**recorded, **checksums}, indent=1, sort_keys=True) + "\n")
+    except OSError as e:
+        raise DownloadError(f"{task}: could not write into {data_dir}: {e}; files already there are unchanged") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log(f"{task}: ready in {directory}")
@@ -246,7 +449,9 @@ def download_task(task, data_dir="data", sources=None, force=False, log=print):
 
 
 def download(name, data_dir="data", sources=None, force=False, log=print):
-    """Download a task, `glue` (all GLUE tasks) or `all`; returns {task: directory or error}."""
+    """Download a task, `glue` (all GLUE tasks) or `all`; returns {task:
+    directory, `DownloadError`, or (CoNLL-2003 under `all`) `ManualDownload`
+    instructions}."""
     if name == "glue":
         names = list(GLUE_TASKS)
     elif name == "all":
@@ -260,6 +465,10 @@ def download(name, data_dir="data", sources=None, force=False, log=print):
         try:
             results[task] = download_task(task, data_dir, sources, force, log)
         except DownloadError as e:
+            if task == "conll2003" and name == "all":
+                results[task] = ManualDownload(str(e))
+                log(f"{task}: not downloadable automatically.\n{e}")
+                continue
             results[task] = e
             log(f"{task}: {e}")
     return results

@@ -8,12 +8,13 @@ written as the GLUE server expects (`MRPC.tsv`: `index<TAB>prediction`).
 
 import csv
 import dataclasses
+import io
 import os
 
 import keras
 import numpy as np
 
-from workbench.files import write_text_atomic
+from workbench.files import read_text, write_text_atomic
 from workbench.models.heads import BertClassifier
 from workbench.tasks import metrics as M
 from workbench.tasks.options import reject_options
@@ -45,9 +46,13 @@ class Columns:
 
 
 def read_tsv(path):
-    """Rows of a TSV exactly as the official code reads it: no quoting."""
-    with open(path, encoding="utf-8", newline="") as f:
-        return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    """Rows of a TSV exactly as the official code reads it: no quoting. A file
+    that is not UTF-8 is an error naming its line."""
+    text = read_text(path)
+    try:
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
+    except csv.Error as e:  # e.g. a NUL byte
+        raise ValueError(f"{path}: not a readable TSV file ({e})") from None
 
 
 class GlueTask(Task):
@@ -61,7 +66,20 @@ class GlueTask(Task):
         metrics: metric names, headline first.
         submission: GLUE submission file per test split, e.g. {"test": "MRPC.tsv"}.
         skip_malformed: count and skip rows with missing fields (QQP's train file
-            has such rows) instead of stopping with an error.
+            has such rows) instead of stopping with an error; the count per
+            split is in `skipped_rows` and printed.
+        optional_splits: evaluation splits whose file may be absent (AX's
+            labelled diagnostic set is not always downloadable).
+
+    Attributes:
+        skipped_rows: {split: rows skipped by the last `load`}.
+
+    Example:
+    ```python
+    qqp = get_task("qqp")
+    train = qqp.load("data", "train")
+    print(qqp.skipped_rows["train"])
+    ```
     """
 
     def __init__(
@@ -77,6 +95,7 @@ class GlueTask(Task):
         hparams=None,
         data_subdirs=None,
         labelled_test=False,
+        optional_splits=(),
     ):
         self.name = name
         self._files = files
@@ -90,6 +109,7 @@ class GlueTask(Task):
         self.hparams = hparams or Hyperparameters()
         self._data_subdirs = data_subdirs or {}
         self.labelled_test = labelled_test
+        self.optional_splits = tuple(optional_splits)
         self.train_split = "train" if "train" in files else None
         self.eval_splits = tuple(s for s in files if s.startswith("dev"))
         self.test_splits = tuple(s for s in files if s.startswith("test"))
@@ -112,13 +132,13 @@ class GlueTask(Task):
         rows = read_tsv(path)
         start = 1 if cols.header else 0
         needed = max(c for c in (cols.text_a, cols.text_b, cols.label, cols.guid) if c is not None)
-        examples, skipped = [], 0
+        examples, skipped = [], []
         for line_number, row in enumerate(rows[start:], start=start + 1):
             if not row or row == [""]:
                 continue
             if len(row) <= needed:
                 if self.skip_malformed:
-                    skipped += 1
+                    skipped.append(line_number)
                     continue
                 raise ValueError(
                     f"{path}, line {line_number}: expected at least {needed + 1} tab-separated fields, found {len(row)}"
@@ -134,7 +154,12 @@ class GlueTask(Task):
                     label=label,
                 )
             )
-        self.skipped_rows[split] = skipped
+        self.skipped_rows[split] = len(skipped)
+        if skipped:
+            shown = ", ".join(map(str, skipped[:5])) + (", ..." if len(skipped) > 5 else "")
+            print(f"{path}: skipped {len(skipped)} row(s) with fewer than {needed + 1} fields (line {shown})")
+        if split == self.train_split:
+            self.require_training_examples(examples, data_dir, split)
         return examples
 
     def _parse_label(self, value, path, line_number):
@@ -370,6 +395,7 @@ def make_task(name, **options):
             submission={"test": "AX.tsv"},
             paper_name={},
             data_subdirs={"train": "mnli"},
+            optional_splits=("dev",),
         ),
     }
     if name == "xnli":

@@ -69,27 +69,28 @@ class ConllNerTask(Task):
                 words.clear()
                 tags.clear()
 
-        with open(path, encoding="utf-8") as f:
-            for line_number, line in enumerate(f, start=1):
-                fields = line.split()
-                if not fields:
-                    flush()
-                    continue
-                if fields[0] == "-DOCSTART-":
-                    flush()
-                    continue
-                if len(fields) != 4:
-                    raise ValueError(
-                        f"{path}, line {line_number}: expected 4 columns (word POS chunk NER), found {len(fields)}"
-                    )
-                tag = fields[3]
-                if tag not in LABELS:
-                    raise ValueError(
-                        f"{path}, line {line_number}: unknown NER tag {tag!r}; expected one of {list(LABELS)}"
-                    )
-                words.append(fields[0])
-                tags.append(tag)
+        from workbench.files import read_text
+
+        for line_number, line in enumerate(read_text(path).split("\n"), start=1):
+            fields = line.split()
+            if not fields:
+                flush()
+                continue
+            if fields[0] == "-DOCSTART-":
+                flush()
+                continue
+            if len(fields) != 4:
+                raise ValueError(
+                    f"{path}, line {line_number}: expected 4 columns (word POS chunk NER), found {len(fields)}"
+                )
+            tag = fields[3]
+            if tag not in LABELS:
+                raise ValueError(f"{path}, line {line_number}: unknown NER tag {tag!r}; expected one of {list(LABELS)}")
+            words.append(fields[0])
+            tags.append(tag)
         flush()
+        if split == self.train_split:
+            self.require_training_examples(sentences, data_dir, split)
         return sentences
 
     def featurize(self, examples, tokenizer, max_seq_length, training=False):

@@ -99,6 +99,24 @@ class Task:
         return split != "test" and not split.startswith("test_") or self.labelled_test
 
     labelled_test = False
+    optional_splits = ()  # evaluation splits a run skips (with a message) when their file is absent
+
+    def require_training_examples(self, examples, data_dir, split=None):
+        """Stop with an error naming the file when a training split has no
+        examples (an empty or header-only file, or every row skipped).
+
+        Called right after the training split is loaded and before the model
+        is built or loaded, so a bad data file costs seconds, not a model
+        download. Returns `examples`.
+        """
+        split = split or self.train_split
+        if not examples:
+            path = os.path.join(self.task_dir(data_dir, split), self.files(split))
+            raise ValueError(
+                f"{path}: no {split} examples in the file (empty, header only, or every row skipped); "
+                "nothing was trained"
+            )
+        return examples
 
     # ---- the pipeline ----
     def load(self, data_dir, split):

@@ -47,8 +47,14 @@ class SwagTask(Task):
 
     def load(self, data_dir, split):
         path = self.path(data_dir, split)
-        with open(path, encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f))
+        import io
+
+        from workbench.files import read_text
+
+        try:
+            rows = list(csv.reader(io.StringIO(read_text(path), newline="")))
+        except csv.Error as e:
+            raise ValueError(f"{path}: not a readable CSV file ({e})") from None
         if not rows:
             raise ValueError(f"{path}: empty file")
         header = rows[0]
@@ -78,6 +84,8 @@ class SwagTask(Task):
                     label,
                 )
             )
+        if split == self.train_split:
+            self.require_training_examples(examples, data_dir, split)
         return examples
 
     def featurize(self, examples, tokenizer, max_seq_length, training=False):

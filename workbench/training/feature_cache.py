@@ -15,6 +15,7 @@ features = cached_training_features("results/feature_cache", task, examples, tok
 ```
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -44,15 +45,24 @@ def cache_key(task, examples, tokenizer, max_seq_length, options=None):
 
 
 def _save(path, features):
+    """Write the cache file under a temporary name, then rename it; on a write
+    error (disk full, a file-size limit) remove the temporary file and return
+    the error, so the run trains without the cache instead of stopping."""
     arrays = {f"inputs/{k}": v for k, v in features.inputs.items()}
     if isinstance(features.labels, dict):
         arrays.update({f"labels/{k}": v for k, v in features.labels.items()})
     elif features.labels is not None:
         arrays["labels"] = np.asarray(features.labels)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     temporary = f"{path}.tmp-{os.getpid()}.npz"
-    np.savez(temporary, **arrays)
-    os.replace(temporary, path)
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        np.savez(temporary, **arrays)
+        os.replace(temporary, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        return e
+    return None
 
 
 def _load(path):
@@ -78,5 +88,7 @@ def cached_training_features(directory, task, examples, tokenizer, max_seq_lengt
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
             print(f"feature cache {path} unreadable ({e}); featurizing again")
     features = build()
-    _save(path, features)
+    error = _save(path, features)
+    if error is not None:
+        print(f"feature cache: could not write {path} ({error}); training without the cache")
     return features
