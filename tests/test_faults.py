@@ -269,11 +269,6 @@ def test_kill_9_during_pretraining_data_pretraining_and_its_export_then_rerun(pr
     assert not final.duplicated(["run_id", "phase", "metric"]).any()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="training/pretrain.py computes a phase's initial (step 0) losses only when the phase starts at step 0: "
-    "after a kill mid-phase the rerun writes metrics.json with initial=null and appends no step-0 rows",
-)
 def test_pretraining_resumed_after_a_kill_keeps_the_initial_losses(pretraining_chain):
     straight, resumed, straight_table, table, _ = pretraining_chain
     assert resumed["1"]["initial"] == pytest.approx(straight.metrics[1]["initial"], abs=1e-5)

@@ -58,10 +58,12 @@ def test_a_run_writes_rows_predictions_history_and_a_loadable_model(tmp_path):
     assert row["task"] == "mrpc" and row["batch_size"] == 8 and row["init"] == "random" and row["train_examples"] == 48
     import keras
 
-    from workbench.training.distribution import auto_precision
+    from workbench.training.distribution import auto_precision, tf
 
+    # What "auto" picks follows the devices present (CPU here; GPU or TPU hosts pass too).
+    device = "tpu" if row["strategy"] == "TPUStrategy" else "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
     assert keras.mixed_precision.global_policy().name == "float32"  # the run's policy does not leak out
-    assert row["train_steps"] == 6 and row["replicas"] == 1 and row["precision"] == auto_precision("cpu")
+    assert row["train_steps"] == 6 and row["precision"] == auto_precision(device)
     assert row["examples_per_second"] > 0
     submission = tmp_path / "run" / "predictions" / "MRPC.tsv"
     assert (
@@ -117,6 +119,28 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path):
     assert resumed.metrics == straight.metrics
     np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], atol=1e-5)
     assert len(resumed.history) == len(straight.history) == 12
+
+
+def test_skipped_rows_are_counted_printed_and_kept_with_the_run(tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(os.path.join(SAMPLES, "qqp"), data / "qqp")
+    with open(data / "qqp" / "train.tsv", "a", encoding="utf-8") as f:
+        f.write("999\t1\t2\tonly one question here\n")  # a malformed row, as QQP's train.tsv has some
+    result = finetune(
+        task="qqp",
+        output_dir=str(tmp_path / "run"),
+        results_csv=str(tmp_path / "finetune.csv"),
+        max_train_examples=16,
+        max_eval_examples=8,
+        save_model=False,
+        **{**TINY, "data_dir": str(data)},
+    )
+    # The sample's own broken row (line 50, as QQP's real train.tsv has them) and ours.
+    assert result.data_counts == {"train": {"skipped_rows": 2}}
+    assert json.loads((tmp_path / "run" / "data_counts.json").read_text()) == result.data_counts
+    assert "qqp train: skipped_rows 2" in capsys.readouterr().out
 
 
 def test_training_features_are_cached_by_content(tmp_path):

@@ -160,7 +160,7 @@ DATA_CASES = [
         "json-invalid",
         {"squad1/dev-v1.1.json": '{"data": [\n{"title": }]}'},
         load("squad1", "dev"),
-        r"dev-v1\.1\.json: invalid JSON at line 2",
+        r"dev-v1\.1\.json, line 2, column 11: invalid JSON",
     ),
     (
         "json-not-squad",
@@ -173,11 +173,6 @@ DATA_CASES = [
         {"squad1/train-v1.1.json": b'{"data": [{"title": "' + LATIN1 + b'"}]}'},
         load("squad1", "train"),
         r"train-v1\.1\.json, line 1.*UTF-8",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="tasks/squad.py opens the JSON with open(encoding='utf-8'): "
-            "a raw UnicodeDecodeError; workbench.files.read_json names file, line and byte",
-        ),
     ),
 ]
 
@@ -255,11 +250,6 @@ FILE_CASES = [
         b"[PAD]\n[UNK]\n" + LATIN1 + b"\n",
         lambda root: tokenizer,
         r"{file}, line 3.*UTF-8",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="text/wordpiece.py load_vocab: a raw UnicodeDecodeError; "
-            "workbench.files.read_text names file and line",
-        ),
     ),
     (
         "results-missing-column",
@@ -389,11 +379,6 @@ CHECKPOINT_CASES = [
         "google",
         lambda d: (d / "bert_config.json").write_text("{"),
         r"bert_config\.json, line 1",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="checkpoints/google.py / models/config.py read bert_config.json "
-            "with json.load: the message lacks the file name ('Expecting property name ...')",
-        ),
     ),
     (
         "not-a-model-directory",

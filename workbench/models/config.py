@@ -10,7 +10,7 @@ import json
 import os
 import re
 
-from workbench.files import write_text_atomic
+from workbench.files import read_json, write_text_atomic
 
 # Activation names as the *original* code means them. In google-research/bert
 # `"gelu"` is the tanh approximation; Hugging Face uses the same word for the
@@ -145,11 +145,7 @@ class BertConfig:
         path = os.fspath(path)
         if not os.path.exists(path):
             raise FileNotFoundError(f"BERT config file not found: {path}")
-        with open(path, encoding="utf-8") as f:
-            try:
-                values = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+        values = read_json(path)  # an error names the file, line and column
         if not isinstance(values, dict):
             raise ValueError(f"{path}: expected a JSON object with BERT config fields")
         return cls.from_dict(values, source=path)

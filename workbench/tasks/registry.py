@@ -101,6 +101,21 @@ class Task:
     labelled_test = False
     optional_splits = ()  # evaluation splits a run skips (with a message) when their file is absent
 
+    def data_counts(self):
+        """{split: {name: count}}: what the last `load` of each split left out or found off
+        (QQP's malformed rows `skipped_rows`; SQuAD's answers that do not match their
+        offsets or that the original cannot find in whole words), only the non-zero ones.
+        A run writes them to `data_counts.json` and prints them."""
+        counts = {}
+        for split, n in getattr(self, "skipped_rows", {}).items():
+            if n:
+                counts.setdefault(split, {})["skipped_rows"] = n
+        for split, values in getattr(self, "answer_counts", {}).items():
+            off = {f"answers_{k}": v for k, v in values.items() if k != "answers" and v}
+            if off:
+                counts.setdefault(split, {}).update(answers=values.get("answers", 0), **off)
+        return counts
+
     def require_training_examples(self, examples, data_dir, split=None):
         """Stop with an error naming the file when a training split has no
         examples (an empty or header-only file, or every row skipped).

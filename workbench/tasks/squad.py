@@ -24,7 +24,7 @@ import os
 import keras
 import numpy as np
 
-from workbench.files import write_text_atomic
+from workbench.files import read_json, write_text_atomic
 from workbench.models.heads import BertSpanExtractor
 from workbench.tasks import metrics as M
 from workbench.tasks.registry import Hyperparameters, Task
@@ -156,11 +156,7 @@ class SquadTask(Task):
         `answer_counts[split]` and printed when not zero.
         """
         path = self.path(data_dir, split)
-        with open(path, encoding="utf-8") as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+        data = read_json(path)  # an error names the file, line and column (or byte, when not UTF-8)
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             raise ValueError(f"{path}: expected a SQuAD file with a top-level 'data' list")
         examples, mismatched, unfound = [], [], []

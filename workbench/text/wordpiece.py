@@ -7,7 +7,7 @@ module alone. `workbench.text.tokenizer.BertTokenizer` wraps it for Keras/tf.dat
 import os
 import unicodedata
 
-from workbench.files import write_text_atomic
+from workbench.files import read_text, write_text_atomic
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_CHARS_PER_WORD = 200  # the original's max_input_chars_per_word
@@ -159,8 +159,7 @@ def load_vocab(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"Vocabulary file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        tokens = [line.rstrip("\n").rstrip("\r").strip() for line in f]
+    tokens = [line.rstrip("\r").strip() for line in read_text(path).split("\n")]
     while tokens and tokens[-1] == "":
         tokens.pop()  # a trailing newline is not a token
     check_vocab(tokens, source=path)

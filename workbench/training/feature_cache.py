@@ -24,7 +24,8 @@ import zipfile
 import numpy as np
 
 # Bump when featurization changes in a way the key cannot see (code, not inputs).
-FORMAT_VERSION = 1
+# 2: SQuAD training spans widened to whole words as the original does; featurization counts kept.
+FORMAT_VERSION = 2
 
 
 def cache_key(task, examples, tokenizer, max_seq_length, options=None):
@@ -53,6 +54,7 @@ def _save(path, features):
         arrays.update({f"labels/{k}": v for k, v in features.labels.items()})
     elif features.labels is not None:
         arrays["labels"] = np.asarray(features.labels)
+    arrays.update({f"counts/{k}": np.asarray(v) for k, v in features.counts.items()})
     temporary = f"{path}.tmp-{os.getpid()}.npz"
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -72,7 +74,8 @@ def _load(path):
         inputs = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("inputs/")}
         labels = {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("labels/")}
         labels = labels or (data["labels"] if "labels" in data.files else None)
-    return Features(inputs, labels)
+        counts = {k.split("/", 1)[1]: data[k].item() for k in data.files if k.startswith("counts/")}
+    return Features(inputs, labels, counts=counts)
 
 
 def cached_training_features(directory, task, examples, tokenizer, max_seq_length, build, options=None):

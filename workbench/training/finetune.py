@@ -44,6 +44,7 @@ class FinetuneResult:
     history: object  # pandas DataFrame: step, loss, learning_rate
     rows: list  # what was appended to the results table
     prediction_files: list
+    data_counts: dict = dataclasses.field(default_factory=dict)  # what loading and featurization left out
 
 
 @dataclasses.dataclass
@@ -140,6 +141,7 @@ def finetune(**params):
         raise
 
     metrics, prediction_files = _evaluate(task, model, pretrained.tokenizer, evaluation, recipe, output_dir)
+    data_counts = _data_counts(task, features, output_dir)
     if p.save_model:
         _save_model(pretrained, model, output_dir)
     row.update(
@@ -154,13 +156,28 @@ def finetune(**params):
     log_hparams(output_dir, {k: rows[0][k] for k in HPARAM_COLUMNS if k in rows[0]}, metrics)
     append_rows(p.results_csv, rows)
     shutil.rmtree(os.path.join(output_dir, "checkpoints"), ignore_errors=True)
-    return FinetuneResult(run_id, output_dir, metrics, outcome.history, rows, prediction_files)
+    return FinetuneResult(run_id, output_dir, metrics, outcome.history, rows, prediction_files, data_counts)
+
+
+def _data_counts(task, features, output_dir):
+    """What loading and featurization left out (`Task.data_counts`, and the training
+    features' own counts), printed and kept in the run directory as `data_counts.json`."""
+    from workbench.files import write_text_atomic
+
+    counts = task.data_counts()
+    if features.counts:
+        counts["train_features"] = dict(features.counts)
+    for split, values in counts.items():
+        print(f"{task.name} {split}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+    write_text_atomic(os.path.join(output_dir, "data_counts.json"), json.dumps(counts, indent=1) + "\n")
+    return counts
 
 
 def _load_splits(task, p):
     """The training examples and {split: examples} of every eval and test split
     (a missing test or optional split is skipped with a note)."""
-    train = task.load(p.data_dir, task.train_split)[: p.max_train_examples]
+    train = task.require_training_examples(task.load(p.data_dir, task.train_split), p.data_dir)
+    train = train[: p.max_train_examples]
     evaluation = {}
     for split in (*task.eval_splits, *task.test_splits):
         try:

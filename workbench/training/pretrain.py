@@ -278,6 +278,7 @@ def _train_phase(model, p, phase, files, stats, output_dir, strategy, row):
     """Compile for the phase (fresh warmup), resume it, score the official
     metrics before (on a fresh start) and after: (initial, final, outcome).
     A diverged phase is recorded in the results table and re-raised."""
+    from workbench.files import read_json, write_text_atomic
     from workbench.models.optimizer import create_optimizer
     from workbench.runs.record import utc_now
     from workbench.runs.tables import append_rows
@@ -305,11 +306,14 @@ def _train_phase(model, p, phase, files, stats, output_dir, strategy, row):
         description=f"phase {phase.number} (seq {phase.seq_length})",
     )
     seq_length, max_predictions = phase.seq_length, phase.max_predictions
-    initial = (
-        evaluate_pretraining(model, files, seq_length, max_predictions, p.eval_instances)
-        if training.start_step == 0
-        else None
-    )
+    # The step-0 metrics are kept beside the checkpoints, so a phase resumed after a kill
+    # still reports where it started (they cannot be measured again from a later step).
+    initial_path = os.path.join(output_dir, f"initial_phase{phase.number}.json")
+    if training.start_step == 0:
+        initial = evaluate_pretraining(model, files, seq_length, max_predictions, p.eval_instances)
+        write_text_atomic(initial_path, json.dumps(initial) + "\n")
+    else:
+        initial = read_json(initial_path) if os.path.exists(initial_path) else None
     stream = phase_stream(
         files, stats["instances"], seq_length, max_predictions, p.batch_size, total_batches, p.seed + phase.number
     )
