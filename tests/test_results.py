@@ -165,3 +165,16 @@ def test_rows_of_a_rerun_are_recorded_once_and_a_torn_row_is_cut(tmp_path, capsy
     table = pd.read_csv(path)
     assert list(table["run_id"]) == ["a", "a", "b", "b", "c", "c", "e", "e"] and list(table.columns) == FINETUNE_COLUMNS
     assert "removed an incomplete last row" in capsys.readouterr().out
+
+
+def test_a_table_from_before_the_note_column_gains_it(tmp_path):
+    path = tmp_path / "finetune.csv"
+    old_columns = FINETUNE_COLUMNS[:-1]
+    path.write_text(",".join(old_columns) + "\n" + ",".join(["r1", "t", "ok"] + [""] * (len(old_columns) - 3)) + "\n")
+    from workbench.runs.tables import read_table
+
+    assert read_table(str(path))["note"].isna().all()  # read as it is
+    append_rows(str(path), [{"run_id": "r2", "status": "ok", "note": "pearson undefined: constant predictions"}])
+    table = read_table(str(path))
+    assert list(table.columns) == FINETUNE_COLUMNS and list(table["run_id"]) == ["r1", "r2"]
+    assert table["note"].iloc[1] == "pearson undefined: constant predictions"

@@ -285,3 +285,15 @@ def test_qqp_skipped_rows_are_counted_and_printed(tmp_path, capsys):
     assert [e.guid for e in task.load(str(tmp_path), "train")] == ["1", "3"]
     assert task.skipped_rows == {"train": 2}  # what a run records
     assert "train.tsv: skipped 2 row(s) with fewer than 6 fields (line 3, 5)" in capsys.readouterr().out
+
+
+def test_undefined_correlations_get_a_note_for_the_results_table():
+    task = get_task("stsb")
+    examples = task.load(SAMPLES, "dev")
+    for constant in (2.5, 0.1):  # NaN and the same note whatever the constant
+        scores = task.score(examples, [constant] * len(examples), "dev")
+        assert np.isnan(scores["pearson"]) and np.isnan(scores["spearman"])
+        notes = task.score_notes(examples, [constant] * len(examples), "dev")
+        assert notes == {m: f"{m} undefined: constant predictions" for m in task.metrics}
+    assert task.score_notes(examples, [e.label for e in examples], "dev") == {}
+    assert get_task("mrpc").score_notes([], [], "dev") == {}

@@ -38,6 +38,7 @@ FINETUNE_COLUMNS = [
     "notebook",
     "output_dir",
     "error",
+    "note",  # why a value is what it is, e.g. "pearson undefined: constant predictions"
 ]
 
 
@@ -45,6 +46,23 @@ FINETUNE_COLUMNS = [
 # from its last checkpoint and gets the same numbers) does not add its "ok" rows
 # twice. Error rows are a history of attempts and are always appended.
 ROW_KEY = ("run_id", "status", "phase", "step", "split", "metric")
+
+
+def _add_new_columns(path, columns):
+    """A table written before columns were added at the end (e.g. `note`) gets them,
+    empty, in one atomic rewrite, so older results tables keep working."""
+    from workbench.files import write_text_atomic
+
+    with open(path, encoding="utf-8", newline="") as f:
+        table = list(csv.reader(f))
+    header = table[0] if table else []
+    if not header or len(header) >= len(columns) or header != list(columns[: len(header)]):
+        return
+    extra = [""] * (len(columns) - len(header))
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([list(columns)] + [row + extra for row in table[1:]])
+    write_text_atomic(path, buffer.getvalue())
+    print(f"{path}: added the new column(s) {list(columns[len(header) :])}")
 
 
 def _cut_torn_row(path):
@@ -99,6 +117,7 @@ def append_rows(path, rows, columns=FINETUNE_COLUMNS):
         new = not os.path.exists(path) or os.path.getsize(path) == 0
         if not new:
             _cut_torn_row(path)
+            _add_new_columns(path, columns)
             with open(path, encoding="utf-8", newline="") as f:
                 reader = csv.reader(f)
                 header = next(reader, [])
@@ -144,12 +163,16 @@ def read_table(path, columns=FINETUNE_COLUMNS):
         return pd.DataFrame(columns=columns)
     with locked(path):
         try:
-            table = pd.read_csv(path, dtype={"run_id": str, "error": str, "notebook": str})
+            table = pd.read_csv(path, dtype={"run_id": str, "error": str, "notebook": str, "note": str})
         except pd.errors.EmptyDataError:
             return pd.DataFrame(columns=columns)
         except (pd.errors.ParserError, UnicodeDecodeError) as e:
             raise ValueError(f"{path}: not a readable results table ({e})") from None
     missing = [c for c in columns if c not in table.columns]
+    if missing and list(table.columns) == list(columns[: len(table.columns)]):
+        for column in missing:  # written before these columns were added at the end
+            table[column] = pd.NA
+        missing = []
     if missing:
         raise ValueError(
             f"{path}: results table lacks column(s) {missing}; its header is {list(table.columns)}. "

@@ -208,6 +208,12 @@ class GlueTask(Task):
         y_pred = [index[p] for p in predictions]
         return {m: M.CLASSIFICATION_METRICS[m](y_true, y_pred) for m in self.metrics}
 
+    def score_notes(self, examples, predictions, split):
+        if self.labels is not None:
+            return {}
+        note = M.correlation_note([e.label for e in examples], predictions)  # NaN whatever the constant
+        return {m: f"{m} undefined: {note}" for m in self.metrics} if note else {}
+
     def write_predictions(self, examples, predictions, output_dir, split):
         name = self.submission.get(split) or f"{self.name}_{split}_predictions.tsv"
         lines = ["index\tprediction"]

@@ -156,6 +156,11 @@ class Task:
         """{metric: value} as the official evaluation computes it."""
         raise NotImplementedError
 
+    def score_notes(self, examples, predictions, split):
+        """{metric: why its value is undefined or degenerate} for the results table's
+        `note` column; empty when every score is an ordinary number."""
+        return {}
+
     def write_predictions(self, examples, predictions, output_dir, split):
         """Write prediction files (leaderboard format for test splits); return their paths."""
         raise NotImplementedError

@@ -140,14 +140,14 @@ def finetune(**params):
         append_rows(p.results_csv, [{**row, "finished_at": utc_now(), "status": "diverged", "error": str(e)}])
         raise
 
-    metrics, prediction_files = _evaluate(task, model, pretrained.tokenizer, evaluation, recipe, output_dir)
+    metrics, prediction_files, notes = _evaluate(task, model, pretrained.tokenizer, evaluation, recipe, output_dir)
     data_counts = _data_counts(task, features, output_dir)
     if p.save_model:
         _save_model(pretrained, model, output_dir)
     row.update(
         train_seconds=round(outcome.seconds, 3), examples_per_second=outcome.examples_per_second(recipe.batch_size)
     )
-    rows = _result_rows(row, metrics, prediction_files)
+    rows = _result_rows(row, metrics, prediction_files, notes)
     from workbench.files import write_text_atomic
 
     write_text_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
@@ -249,8 +249,9 @@ def _compile(model, task, p, recipe, optimizer_steps, features, strategy):
 
 def _evaluate(task, model, tokenizer, evaluation, recipe, output_dir):
     """Predict every split, write the prediction (and leaderboard) files and
-    score the labelled splits: ({split: {metric: value}}, files written)."""
-    metrics, prediction_files = {}, []
+    score the labelled splits: ({split: {metric: value}}, files written,
+    {split: {metric: note}} for undefined scores)."""
+    metrics, prediction_files, notes = {}, [], {}
     prediction_dir = os.path.join(output_dir, "predictions")
     for split, examples in evaluation.items():
         if not examples:
@@ -260,7 +261,8 @@ def _evaluate(task, model, tokenizer, evaluation, recipe, output_dir):
         prediction_files += task.write_predictions(examples, predictions, prediction_dir, split)
         if task.has_labels(split):
             metrics[split] = task.score(examples, predictions, split)
-    return metrics, prediction_files
+            notes[split] = task.score_notes(examples, predictions, split)
+    return metrics, prediction_files, notes
 
 
 def _save_model(pretrained, model, output_dir):
@@ -302,14 +304,15 @@ def _row_fields(p, recipe, run_id, output_dir, init, where, train_examples, opti
     }
 
 
-def _result_rows(row, metrics, prediction_files):
-    """One row per (split, metric); a task with nothing to score (no labelled
-    split) still records that it ran."""
+def _result_rows(row, metrics, prediction_files, notes=None):
+    """One row per (split, metric), with the task's note where a score is undefined
+    (STS-B's correlations of constant predictions are NaN, said in `note`); a task
+    with nothing to score (no labelled split) still records that it ran."""
     from workbench.runs.record import utc_now
 
     row = {**row, "finished_at": utc_now()}
     rows = [
-        {**row, "split": split, "metric": name, "value": value}
+        {**row, "split": split, "metric": name, "value": value, "note": (notes or {}).get(split, {}).get(name, "")}
         for split, values in metrics.items()
         for name, value in values.items()
     ]
