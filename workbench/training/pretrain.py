@@ -121,12 +121,18 @@ def to_model_inputs(features):
 
 
 def phase_stream(files, instances, seq_length, max_predictions, batch_size, total_batches, seed):
-    """Deterministic batches: epoch e is the records in a seeded shuffle (seed, e)."""
+    """Deterministic batches: epoch e is the records in a seeded shuffle (seed, e).
+
+    `files` are shard paths, or a directory or glob of them on any filesystem
+    TensorFlow reads (`gs://...` on Cloud TPU); records stream from the files in
+    sorted order through a bounded shuffle buffer, never all in memory.
+    """
     import tensorflow as tf
 
-    from workbench.training.pretraining_data import parse_example
+    from workbench.training.pretraining_data import list_shards, parse_example
 
-    records = tf.data.TFRecordDataset(sorted(files))
+    files = list_shards(files) if isinstance(files, (str, os.PathLike)) else sorted(files)
+    records = tf.data.TFRecordDataset(files)
     epochs = -(-total_batches * batch_size // instances)
     buffer = min(instances, 100_000)
     # A seeded shuffle that reshuffles on each repetition: epoch e's order is
@@ -186,7 +192,6 @@ def evaluate_pretraining(model, files, seq_length, max_predictions, count, batch
 def pretrain(**params):
     """Run the two-phase pretraining recipe; see `PretrainParams`."""
     p = PretrainParams(**params)
-    import glob
     import hashlib
 
     import keras
@@ -199,7 +204,12 @@ def pretrain(**params):
     from workbench.text.tokenizer import build_vocab, save_vocab
     from workbench.training.distribution import describe_strategy, get_strategy
     from workbench.training.loop import LossHistory, ProgressBar, StepCheckpoint
-    from workbench.training.pretraining_data import PretrainingDataOptions, create_pretraining_data, read_documents
+    from workbench.training.pretraining_data import (
+        PretrainingDataOptions,
+        create_pretraining_data,
+        list_shards,
+        read_documents,
+    )
 
     key = json.dumps(
         {
@@ -261,7 +271,7 @@ def pretrain(**params):
             create_pretraining_data(p.corpus, data_dir, vocab_tokens, options, shards=p.shards)
         with open(os.path.join(data_dir, "stats.json"), encoding="utf-8") as f:
             stats = json.load(f)
-        files = glob.glob(os.path.join(data_dir, "*.tfrecord"))
+        files = list_shards(data_dir)
 
         # ---- train (resumable) ----
         total_batches = steps * p.gradient_accumulation

@@ -563,12 +563,17 @@ def summarize(results, shards, options):
     }
 
 
-def write_stats(output_dir, stats, log=print):
+def write_stats(output_dir, stats):
+    """`stats.json` (any filesystem TensorFlow writes; complete or absent)."""
     import tensorflow as tf
 
-    with tf.io.gfile.GFile(os.path.join(output_dir, "stats.json") + ".tmp", "w") as f:
+    path = os.path.join(output_dir, "stats.json")
+    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
         f.write(json.dumps(stats, indent=1) + "\n")
-    tf.io.gfile.rename(os.path.join(output_dir, "stats.json") + ".tmp", os.path.join(output_dir, "stats.json"), True)
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+
+def log_stats(stats, log=print):
     short = stats["documents_with_one_sentence"]
     if short:
         log(f"note: {short} document(s) have a single sentence; their instances always take B from another document")
@@ -630,7 +635,8 @@ def create_pretraining_data(
     finally:
         shutil.rmtree(split_dir, ignore_errors=True)
     stats = summarize(results, shards, options)
-    write_stats(output_dir, stats, log)
+    write_stats(output_dir, stats)
+    log_stats(stats, log)
     return stats
 
 
