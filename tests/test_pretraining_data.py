@@ -21,6 +21,7 @@ from workbench.training.pretraining_data import (
     create_pretraining_data,
     documents_from_lines,
     fast_shuffle,
+    file_documents,
     list_shards,
     parse_example,
     shard_of,
@@ -40,7 +41,7 @@ def reference_instances(path, vocab, options):
     path must match draw for draw."""
     vocab_set = set(vocab)
     documents = [[]]
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", newline="\n") as f:  # tf.gfile's lines end at "\n" only
         for line in f:
             line = line.strip()
             if not line:
@@ -271,6 +272,14 @@ def test_shard_count_from_size_and_bad_arguments(tmp_path):
         create_pretraining_data(CORPUS, str(tmp_path / "o"), VOCAB, shards=0, **QUIET)
     with pytest.raises(FileNotFoundError, match="no pretraining shards match .*nothing"):
         list_shards(str(tmp_path / "nothing" / "*.tfrecord"))
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("caf\u00e9 ol\u00e9.\n\nthe end.\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="latin.txt: not UTF-8 text"):
+        create_pretraining_data(str(latin), str(tmp_path / "o"), VOCAB, **QUIET)
+    # Lines end at "\n" only (as tf.gfile reads them): "\r\r" is no document break.
+    returns = tmp_path / "returns.txt"
+    returns.write_bytes(b"the cat sleeps.\r\rthe dog runs.\r\n\r\nthe fox waits.\r\n")
+    assert [len(d) for d in file_documents(str(returns))] == [1, 1]
     # More shards than documents: the extra shards are empty files, the rest as usual.
     two = tmp_path / "two.txt"
     two.write_text("the cat sleeps.\nthe dog runs.\n\nthe fox waits.\nthe owl sings.\n")

@@ -66,12 +66,12 @@ def match_inputs(inputs):
 
 def keyed_documents(indexed_path, shards):
     """(shard, (file index, document number, sentences)) for every document of
-    one input file, read as the local runner reads it (UTF-8, universal newlines)."""
+    one input file, read as the local runner reads it (UTF-8, lines end at "\\n")."""
     from apache_beam.io.filesystems import FileSystems
 
     file_index, path = indexed_path
     with FileSystems.open(path) as raw:
-        for number, document in enumerate(documents_from_lines(io.TextIOWrapper(raw, encoding="utf-8"))):
+        for number, document in enumerate(documents_from_lines(io.TextIOWrapper(raw, encoding="utf-8", newline="\n"))):
             yield shard_of(file_index, number, shards), (file_index, number, document)
 
 

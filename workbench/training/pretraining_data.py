@@ -115,6 +115,17 @@ def documents_from_lines(lines):
         yield current
 
 
+def file_documents(path):
+    """The documents of one local text file. Lines end at "\\n" only, as the
+    original's `tf.gfile` reads them (a stray "\\r" stays inside its line and is
+    whitespace to the tokenizer); a file that is not UTF-8 is named in the error."""
+    with open(path, encoding="utf-8", newline="\n") as f:
+        try:
+            yield from documents_from_lines(f)
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}: not UTF-8 text ({error})") from None
+
+
 def shard_of(file_index, document_number, shards):
     """The shard of document `document_number` (from 0) of input file
     `file_index` (in sorted order); the one place this is decided."""
@@ -127,8 +138,7 @@ def read_documents(inputs):
     paths = list_inputs(inputs)
     documents = []
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            documents.extend(documents_from_lines(f))
+        documents.extend(file_documents(path))
     _check_document_count(len(documents), paths)
     return documents
 
@@ -314,7 +324,7 @@ class ShardWriter:
     Example:
     ```python
     writer = ShardWriter(load_vocab("vocab.txt"), PretrainingDataOptions(), shard=0)
-    stats = writer.write(documents_from_lines(open("corpus.txt")), "part-00000-of-00001.tfrecord")
+    stats = writer.write(file_documents("corpus.txt"), "part-00000-of-00001.tfrecord")
     ```
     """
 
@@ -457,8 +467,7 @@ def _write_shards(jobs):
 
         def documents(sources=sources):
             for source in sources:
-                with open(source, encoding="utf-8") as f:
-                    yield from documents_from_lines(f)
+                yield from file_documents(source)
 
         results.append(ShardWriter(vocab, options, shard).write(documents(), path))
     return results
@@ -514,21 +523,20 @@ def _split_into_shards(paths, shards, directory, buffer_bytes=32 * 2**20):
     def flush():
         for s, buffer in enumerate(buffers):
             if buffer.tell():
-                with open(files[s], "a", encoding="utf-8") as f:
+                with open(files[s], "a", encoding="utf-8", newline="\n") as f:
                     f.write(buffer.getvalue())
                 buffer.seek(0)
                 buffer.truncate()
 
     for file_index, path in enumerate(paths):
-        with open(path, encoding="utf-8") as f:
-            for number, document in enumerate(documents_from_lines(f)):
-                text = "\n".join(document) + "\n\n"
-                buffers[shard_of(file_index, number, shards)].write(text)
-                buffered += len(text)
-                count += 1
-                if buffered > buffer_bytes:
-                    flush()
-                    buffered = 0
+        for number, document in enumerate(file_documents(path)):
+            text = "\n".join(document) + "\n\n"
+            buffers[shard_of(file_index, number, shards)].write(text)
+            buffered += len(text)
+            count += 1
+            if buffered > buffer_bytes:
+                flush()
+                buffered = 0
     flush()
     for name in files:
         open(name, "a").close()  # a shard without documents still gets its (empty) output
@@ -536,11 +544,7 @@ def _split_into_shards(paths, shards, directory, buffer_bytes=32 * 2**20):
 
 
 def _count_documents(paths):
-    count = 0
-    for path in paths:
-        with open(path, encoding="utf-8") as f:
-            count += sum(1 for _ in documents_from_lines(f))
-    return count
+    return sum(1 for path in paths for _ in file_documents(path))
 
 
 def summarize(results, shards, options):
