@@ -30,9 +30,9 @@ The random draws are those of the original (`random.Random`'s `random`,
 `randint` and `shuffle`), made through `getrandbits` without the per-draw method
 calls, on token ids instead of strings; examples are encoded straight to the
 protobuf wire format. Both gave most of the speed (profiled: the shuffles of
-candidate positions and `tf.train.Example` construction were three quarters of
-the time); `tests/test_pretraining_data.py` checks both against the library
-versions.
+candidate positions and building `tf.train.Example`s were most of the time,
+tokenization about a tenth); `tests/test_pretraining_data.py` checks both
+against the library versions. Measurements: docs/pretraining-data.md.
 """
 
 import array
@@ -195,8 +195,9 @@ def _varint(value):
 class ExampleEncoder:
     """Serialize pretraining instances as `tf.train.Example` protobufs, bytes
     for bytes what `Example.SerializeToString(deterministic=True)` gives (map
-    keys sorted), without building message objects: that construction cost more
-    than the whole algorithm (measured ~50 us of ~60 us per instance).
+    keys sorted), without building message objects: building and serializing
+    one `tf.train.Example` measured 215 us per instance on the busy dev box (50 us
+    reusing one message), more than the rest of the algorithm.
 
     Args:
         max_seq_length: padded length of `input_ids`, `input_mask`, `segment_ids`.
