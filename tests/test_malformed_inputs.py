@@ -236,11 +236,6 @@ FILE_CASES = [
         b"A first sentence.\n" + LATIN1 + b"\n\nAnother one.\nAnd more.\n",
         corpus,
         r"{file}, line 2.*UTF-8",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="training/pretraining_data.py read_documents: a raw "
-            "UnicodeDecodeError without the file; workbench.files.read_text names file and line",
-        ),
     ),
     ("vocab-missing", None, lambda root: tokenizer, r"Vocabulary file not found: .*nope\.txt"),
     ("vocab-empty", "", lambda root: tokenizer, r"{file}: missing special token"),

@@ -274,3 +274,28 @@ def test_pretrain_notebook_runs_under_papermill(tmp_path):
     )
     assert os.path.exists(tmp_path / "run" / "model" / "config.json")
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["1"]["final"]["masked_lm_loss"] > 0
+
+
+def test_pretraining_streams_shards_made_earlier_by_glob(created, tmp_path):
+    from workbench.training.params import ParameterError
+    from workbench.training.pretrain import pretrain
+
+    out, stats, _, _ = created
+    args = dict(
+        PRETRAIN,
+        corpus=None,
+        phase1_data=str(out / "plain" / "*.tfrecord"),  # a glob, as on gs://; stats.json beside it
+        phase1_seq_length=64,
+        phase1_max_predictions=12,
+        phase1_steps=3,
+        phase2_steps=0,
+        batch_size=8,
+        eval_instances=16,
+        output_dir=str(tmp_path / "run"),
+        results_csv=str(tmp_path / "pretrain.csv"),
+    )
+    result = pretrain(**args)
+    assert list(result.history["step"]) == [1, 2, 3]
+    assert not (tmp_path / "run" / "data").exists()  # nothing created: the given shards were read
+    with pytest.raises(ParameterError, match="'corpus' is required unless phase1_data"):
+        pretrain(**dict(args, phase1_data=None))

@@ -133,7 +133,7 @@ def cmd_extract_features(args):
 
 
 def cmd_pretraining_data(args):
-    """Create pretraining TFRecords with the official algorithm."""
+    """Create pretraining TFRecords with the official algorithm (locally or as a Beam pipeline)."""
     import time
 
     from workbench.training.pretraining_data import PretrainingDataOptions, create_pretraining_data
@@ -148,13 +148,30 @@ def cmd_pretraining_data(args):
         do_lower_case=not args.cased,
         whole_word_mask=args.whole_word_mask,
     )
+    if args.runner == "local" and args.beam_args:
+        raise SystemExit(f"pretraining-data: {args.beam_args} are Beam pipeline options: add --runner beam")
     started = time.perf_counter()
-    stats = create_pretraining_data(
-        args.input, args.output, args.vocab, options, shards=args.shards, workers=args.workers
-    )
+    if args.runner == "beam":
+        from workbench.training.beam_pipeline import run_pipeline
+
+        stats = run_pipeline(
+            args.input, args.output, args.vocab, options, args.shards, args.beam_args, shard_size_mb=args.shard_size_mb
+        )
+        where = "Beam"
+    else:
+        stats = create_pretraining_data(
+            args.input,
+            args.output,
+            args.vocab,
+            options,
+            shards=args.shards,
+            workers=args.workers,
+            shard_size_mb=args.shard_size_mb,
+        )
+        where = f"{args.workers or 'all'} workers"
     seconds = time.perf_counter() - started
     print(
-        f"{stats['instances'] / seconds:.0f} instances/s ({seconds:.1f} s, {args.workers or 'all'} workers); "
+        f"{stats['instances'] / seconds:.0f} instances/s ({seconds:.1f} s, {stats['shards']} shards, {where}); "
         f"statistics in {args.output}/stats.json"
     )
 
@@ -350,8 +367,23 @@ def build_parser():
     p.add_argument("--short-seq-prob", type=float, default=0.1)
     p.add_argument("--random-seed", type=int, default=12345)
     p.add_argument("--whole-word-mask", action="store_true")
-    p.add_argument("--shards", type=int, default=4, help="output files; the output depends on seed and shards only")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    shards = p.add_mutually_exclusive_group()
+    shards.add_argument("--shards", type=int, default=4, help="output files (output depends on seed and shards only)")
+    shards.add_argument(
+        "--shard-size-mb",
+        type=float,
+        default=None,
+        help="instead of --shards: about this much input text per shard (peak memory follows it)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="local runner: processes (default: all cores)")
+    p.add_argument(
+        "--runner",
+        choices=("local", "beam"),
+        default="local",
+        help="local: worker processes on this machine; beam: an Apache Beam pipeline (pip install .[beam]), "
+        "its options after --, e.g. -- --runner=DataflowRunner --project=... (same output as local)",
+    )
+    p.add_argument("beam_args", nargs="*", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_pretraining_data)
 
     p = commands.add_parser("bench-attention", help="benchmark the attention explorer's update time")

@@ -352,7 +352,7 @@ class PretrainParams:
     ```
     """
 
-    corpus: str  # text file(s)/glob: one sentence per line, blank line between documents
+    corpus: str | None = None  # text file(s)/glob: one sentence per line, blank line between documents
     model: str = "base"  # size name (random init) or a model directory/preset to continue from
     vocab: str | None = None  # vocab.txt; None: learn one of `vocab_size` from the corpus
     vocab_size: int = param(30522, min=1)  # size of a learned vocabulary
@@ -375,6 +375,8 @@ class PretrainParams:
     data_seed: int = 12345  # data creation
     seed: int = 1  # initialisation, data order, dropout
     shards: int = param(4, min=1)  # data shards (and processes creating them)
+    phase1_data: str | None = None  # shards made earlier (directory or glob, gs:// too) instead of `corpus`
+    phase2_data: str | None = None  # the same for phase 2; its stats.json must sit beside the shards
     strategy: str = param("auto", choices=_strategies)
     precision: str = param("auto", choices=_precisions)
     checkpoint_every: int = param(1000, min=1)
@@ -386,6 +388,11 @@ class PretrainParams:
 
     def __post_init__(self):
         check_fields(self)
+        made = [self.phase1_data] + ([self.phase2_data] if self.phase2_steps else [])
+        if not all(made) and not self.corpus:
+            raise ParameterError("Parameter 'corpus' is required unless phase1_data (and phase2_data) are given")
+        if all(made) and not self.corpus and not self.vocab:
+            raise ParameterError("Parameter 'vocab' is required when the data is given without a corpus")
         from workbench.training.pretraining_data import PretrainingDataOptions
 
         for phase in (1, 2) if self.phase2_steps else (1,):

@@ -85,12 +85,18 @@ def to_model_inputs(features):
 
 
 def phase_stream(files, instances, seq_length, max_predictions, batch_size, total_batches, seed):
-    """Deterministic batches: epoch e is the records in a seeded shuffle (seed, e)."""
+    """Deterministic batches: epoch e is the records in a seeded shuffle (seed, e).
+
+    `files` are shard paths, or a directory or glob of them on any filesystem
+    TensorFlow reads (`gs://...` on Cloud TPU); records stream from the files in
+    sorted order through a bounded shuffle buffer, never all in memory.
+    """
     import tensorflow as tf
 
-    from workbench.training.pretraining_data import parse_example
+    from workbench.training.pretraining_data import list_shards, parse_example
 
-    records = tf.data.TFRecordDataset(sorted(files))
+    files = list_shards(files) if isinstance(files, (str, os.PathLike)) else sorted(files)
+    records = tf.data.TFRecordDataset(files)
     epochs = -(-total_batches * batch_size // instances)
     buffer = min(instances, 100_000)
     # A seeded shuffle that reshuffles on each repetition: epoch e's order is
@@ -250,11 +256,14 @@ def _phases(p, max_sequence_length):
 
 
 def _phase_data(p, phase, output_dir, tokenizer):
-    """(TFRecord files, stats) of the phase's data, created once (a rerun reuses it)."""
-    import glob
+    """(TFRecord files, stats) of the phase's data: shards made earlier (`phase1_data`,
+    `phase2_data`: a directory or glob on any filesystem TensorFlow reads, streamed
+    from there), or created from the corpus once (a rerun reuses them)."""
+    from workbench.training.pretraining_data import PretrainingDataOptions, create_pretraining_data, list_shards
 
-    from workbench.training.pretraining_data import PretrainingDataOptions, create_pretraining_data
-
+    given = getattr(p, f"phase{phase.number}_data")
+    if given:
+        return list_shards(given), _shard_stats(given)
     data_dir = os.path.join(output_dir, "data", f"phase{phase.number}")
     if not os.path.exists(os.path.join(data_dir, "stats.json")):
         options = PretrainingDataOptions(
@@ -270,8 +279,21 @@ def _phase_data(p, phase, output_dir, tokenizer):
         create_pretraining_data(p.corpus, data_dir, tokenizer.get_vocabulary(), options, shards=p.shards)
     with open(os.path.join(data_dir, "stats.json"), encoding="utf-8") as f:
         stats = json.load(f)
-    files = glob.glob(os.path.join(data_dir, "*.tfrecord"))
+    files = list_shards(data_dir)
     return files, stats
+
+
+def _shard_stats(location):
+    """The `stats.json` written beside shards (in the directory, or the glob's directory)."""
+    import tensorflow as tf
+
+    location = os.fspath(location).rstrip("/")
+    directory = location if tf.io.gfile.isdir(location) else os.path.dirname(location)
+    path = os.path.join(directory, "stats.json")
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{path}: no stats.json beside the shards {location} (pretraining-data writes one)")
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
 
 
 def _train_phase(model, p, phase, files, stats, output_dir, strategy, row):

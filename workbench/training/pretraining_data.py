@@ -1,4 +1,4 @@
-"""Pretraining data: the official `create_pretraining_data` algorithm.
+"""Pretraining data: the official `create_pretraining_data` algorithm, shard by shard.
 
 Input: text files, one sentence per line, a blank line between documents.
 For each of `dupe_factor` passes over the (shuffled) documents, sentences are
@@ -11,15 +11,37 @@ back). The pair is truncated from a random end of the longer segment, then
 stay. Output is TFRecord shards with the official features, and a statistics
 report.
 
-Documents are split into `shards`, each created with its own seed
-(`random_seed + shard`) in a separate process, so the output depends on the
-seed and the shard count, not on how many workers run.
+Why shards, and what decides the output:
+
+* Document `n` of input file `f` (files in sorted order, documents counted from 0
+  in each file) belongs to shard `(f + n) % shards`, a rule that needs neither the
+  whole corpus in one process nor the number of documents in earlier files, so a
+  Beam pipeline can read files in parallel and give the same assignment.
+* Each shard is the original algorithm run on its own documents in reading order
+  with `random.Random(random_seed + shard)`: the output depends on the seed and
+  the shard count, never on how many workers or machines run. With one shard it
+  is instance for instance the original script's output.
+* A worker holds one shard at a time (its documents as token ids and its
+  instances as serialized examples until the final shuffle), so peak memory
+  follows the shard size, not the corpus size: `shard_size_mb` picks the shard
+  count from the input size.
+
+The random draws are those of the original (`random.Random`'s `random`,
+`randint` and `shuffle`), made through `getrandbits` without the per-draw method
+calls, on token ids instead of strings; examples are encoded straight to the
+protobuf wire format. Both gave most of the speed (profiled: the shuffles of
+candidate positions and building `tf.train.Example`s were most of the time,
+tokenization about a tenth); `tests/test_pretraining_data.py` checks both
+against the library versions. Measurements: docs/pretraining-data.md.
 """
 
+import array
 import collections
 import dataclasses
 import glob
+import io
 import json
+import math
 import os
 import random
 
@@ -63,214 +85,413 @@ class PretrainingDataOptions:
             raise ValueError(f"dupe_factor must be >= 1, got {self.dupe_factor}")
 
 
-Instance = collections.namedtuple("Instance", "tokens segment_ids masked_positions masked_labels is_random_next")
+# ---- reading and assigning documents ---------------------------------------------------------
+def list_inputs(inputs):
+    """Input files from paths or globs, sorted (the file index is part of the
+    shard assignment); an error names a pattern that matches nothing."""
+    patterns = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    paths = set()
+    for pattern in map(os.fspath, patterns):
+        matches = glob.glob(pattern)
+        if not matches:
+            raise FileNotFoundError(f"corpus file not found: {pattern}")
+        paths.update(p for p in matches if os.path.isfile(p))
+    return sorted(paths)
 
 
-# ---- reading -----------------------------------------------------------------------------
+def documents_from_lines(lines):
+    """Documents (lists of stripped sentence strings) from an iterable of lines,
+    as the original reads them: blank lines end a document, runs of blank lines
+    make no empty documents."""
+    current = []
+    for line in lines:
+        line = line.strip()
+        if line:
+            current.append(line)
+        elif current:
+            yield current
+            current = []
+    if current:
+        yield current
+
+
+def file_documents(path):
+    """The documents of one local text file. Lines end at "\\n" only, as the
+    original's `tf.gfile` reads them (a stray "\\r" stays inside its line and is
+    whitespace to the tokenizer); a file that is not UTF-8 is named in the error."""
+    with open(path, encoding="utf-8", newline="\n") as f:
+        try:
+            yield from documents_from_lines(f)
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}, line {_first_undecodable_line(path)}: not UTF-8 text ({error})") from None
+
+
+def _first_undecodable_line(path):
+    """The 1-based number of the first line that is not UTF-8 (found again after the
+    streaming decoder failed, which knows only a position in its current chunk)."""
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return "?"
+
+
+def shard_of(file_index, document_number, shards):
+    """The shard of document `document_number` (from 0) of input file
+    `file_index` (in sorted order); the one place this is decided."""
+    return (file_index + document_number) % shards
+
+
 def read_documents(inputs):
-    """Documents (lists of sentence strings) from files or globs; an error for
-    an empty corpus or one without document breaks."""
-    paths = sorted(
-        {p for pattern in ([inputs] if isinstance(inputs, str) else inputs) for p in (glob.glob(pattern) or [pattern])}
-    )
+    """All documents of a (small) corpus in memory, e.g. to learn a vocabulary;
+    an error for an empty corpus or one without document breaks."""
+    paths = list_inputs(inputs)
     documents = []
     for path in paths:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"corpus file not found: {path}")
-        current = []
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    current.append(line)
-                elif current:
-                    documents.append(current)
-                    current = []
-        if current:
-            documents.append(current)
-    if not documents:
+        documents.extend(file_documents(path))
+    _check_document_count(len(documents), paths)
+    return documents
+
+
+def _check_document_count(count, paths):
+    if count == 0:
         raise ValueError(f"the corpus {paths} is empty: expected one sentence per line, a blank line between documents")
-    if len(documents) < 2:
+    if count < 2:
         raise ValueError(
             f"the corpus {paths} has a single document: next-sentence prediction needs a blank line "
             "between documents (random B segments come from another document)"
         )
-    return documents
 
 
-# ---- the algorithm -------------------------------------------------------------------------
-def _truncate_pair(tokens_a, tokens_b, max_tokens, rng):
-    # Remove from the longer segment, at the front or the back at random,
-    # so the model does not only ever see truncated ends.
-    while len(tokens_a) + len(tokens_b) > max_tokens:
-        longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
-        if rng.random() < 0.5:
-            del longer[0]
-        else:
-            longer.pop()
+# ---- the original's random draws, without per-draw method calls -----------------------------
+_BIT_LENGTH = [m.bit_length() for m in range(1 << 16)]
 
 
-def _mask(tokens, options, vocab_words, rng):
-    candidates = []
-    for i, token in enumerate(tokens):
-        if token in ("[CLS]", "[SEP]"):
-            continue
-        if options.whole_word_mask and candidates and token.startswith("##"):
-            candidates[-1].append(i)
-        else:
-            candidates.append([i])
-    rng.shuffle(candidates)
-    output = list(tokens)
-    num_to_predict = min(options.max_predictions_per_seq, max(1, int(round(len(tokens) * options.masked_lm_prob))))
-    masked = []
-    for group in candidates:
-        if len(masked) >= num_to_predict:
-            break
-        if len(masked) + len(group) > num_to_predict:
-            continue  # a whole word that would overshoot: try a shorter one
-        for index in group:
-            if rng.random() < 0.8:
-                replacement = "[MASK]"
-            elif rng.random() < 0.5:
-                replacement = tokens[index]
-            else:
-                replacement = vocab_words[rng.randint(0, len(vocab_words) - 1)]
-            output[index] = replacement
-            masked.append((index, tokens[index]))
-    masked.sort()
-    return output, [i for i, _ in masked], [t for _, t in masked]
+def fast_shuffle(items, getrandbits):
+    """`random.Random.shuffle(items)` with the same draws and result, given the
+    generator's `getrandbits`: the library version spends most of its time in
+    the `_randbelow` call per element (measured 2.3x slower on 125 items)."""
+    bit_length = _BIT_LENGTH if len(items) <= len(_BIT_LENGTH) else [m.bit_length() for m in range(len(items) + 1)]
+    for i in range(len(items) - 1, 0, -1):
+        # _randbelow(i + 1): k random bits, again while the draw is > i.
+        j = getrandbits(bit_length[i + 1])
+        if j > i:
+            k = bit_length[i + 1]
+            j = getrandbits(k)
+            while j > i:
+                j = getrandbits(k)
+        items[i], items[j] = items[j], items[i]
 
 
-def _instances_from_document(documents, index, options, vocab_words, rng):
-    document = documents[index]
-    max_tokens = options.max_seq_length - 3
-    target = max_tokens if rng.random() >= options.short_seq_prob else rng.randint(2, max_tokens)
-    instances, chunk, length, i = [], [], 0, 0
-    while i < len(document):
-        chunk.append(document[i])
-        length += len(document[i])
-        if i == len(document) - 1 or length >= target:
-            if chunk:
-                a_end = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1
+def _randbelow(n, getrandbits):
+    # random.Random._randbelow_with_getrandbits: rejection sampling on k bits.
+    k = n.bit_length()
+    r = getrandbits(k)
+    while r >= n:
+        r = getrandbits(k)
+    return r
+
+
+# ---- tf.train.Example on the wire --------------------------------------------------------------
+def _varint(value):
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+class ExampleEncoder:
+    """Serialize pretraining instances as `tf.train.Example` protobufs, bytes
+    for bytes what `Example.SerializeToString(deterministic=True)` gives (map
+    keys sorted), without building message objects: building and serializing
+    one `tf.train.Example` measured 215 us per instance on the busy dev box (50 us
+    reusing one message), more than the rest of the algorithm.
+
+    Args:
+        max_seq_length: padded length of `input_ids`, `input_mask`, `segment_ids`.
+        max_predictions: padded length of the three `masked_lm_*` features.
+        vocab_size: largest token id + 1 (varints are precomputed up to it).
+
+    Example:
+    ```python
+    encoder = ExampleEncoder(128, 20, 30522)
+    record = encoder.encode([2, 7, 3, 9, 3], 3, [1], [7], 1)  # ids, A length + 2, positions, labels, random next
+    ```
+    """
+
+    def __init__(self, max_seq_length, max_predictions, vocab_size):
+        self.seq, self.preds = max_seq_length, max_predictions
+        self.varints = [_varint(i) for i in range(max(vocab_size, max_seq_length, 1 << 14))]
+        self._headers = {}
+        # The other features have payloads of one length: one header each.
+        self.mask_header = self.header(b"input_mask", False, max_seq_length)
+        self.segment_header = self.header(b"segment_ids", False, max_seq_length)
+        self.weights_header = self.header(b"masked_lm_weights", True, 4 * max_predictions)
+        self.next_header = self.header(b"next_sentence_labels", False, 1)
+
+    def _length(self, n):
+        return self.varints[n] if n < len(self.varints) else _varint(n)
+
+    def header(self, key, float_values, payload_length):
+        """The bytes before a feature's packed values: the Features.feature map
+        entry {key, Feature{int64_list|float_list{value}}} holding them."""
+        cached = self._headers.get((key, payload_length))
+        if cached is None:
+            values = 1 + len(self._length(payload_length)) + payload_length
+            feature = 1 + len(self._length(values)) + values
+            entry = 1 + len(self._length(len(key))) + len(key) + 1 + len(self._length(feature)) + feature
+            cached = b"".join(
+                [
+                    b"\x0a" + self._length(entry),
+                    b"\x0a" + self._length(len(key)) + key,
+                    b"\x12" + self._length(feature),
+                    (b"\x12" if float_values else b"\x1a") + self._length(values),
+                    b"\x0a" + self._length(payload_length),
+                ]
+            )
+            self._headers[key, payload_length] = cached
+        return cached
+
+    def encode(self, ids, a_length, positions, labels, is_random_next):
+        """One instance: `ids` the token ids with [CLS]/[SEP], `a_length` the
+        segment-0 length ([CLS] A [SEP]), `positions`/`labels` the masked
+        positions (ascending) and original ids."""
+        varint, header, n, k = self.varints, self.header, len(ids), len(positions)
+        pad, free = self.seq - n, self.preds - k
+        input_ids = b"".join([varint[i] for i in ids]) + b"\x00" * pad
+        label_ids = b"".join([varint[i] for i in labels]) + b"\x00" * free
+        position_ids = b"".join([varint[i] for i in positions]) + b"\x00" * free
+        features = b"".join(
+            [  # map keys in sorted order, as deterministic serialization writes them
+                header(b"input_ids", False, len(input_ids)),
+                input_ids,
+                self.mask_header,
+                b"\x01" * n + b"\x00" * pad,
+                header(b"masked_lm_ids", False, len(label_ids)),
+                label_ids,
+                header(b"masked_lm_positions", False, len(position_ids)),
+                position_ids,
+                self.weights_header,
+                b"\x00\x00\x80\x3f" * k + b"\x00\x00\x00\x00" * free,
+                self.next_header,
+                b"\x01" if is_random_next else b"\x00",
+                self.segment_header,
+                b"\x00" * a_length + b"\x01" * (n - a_length) + b"\x00" * pad,
+            ]
+        )
+        return b"\x0a" + self._length(len(features)) + features
+
+
+# ---- tokenizing ------------------------------------------------------------------------------------
+class _LineTokenizer:
+    """The original FullTokenizer's ids for a line. Printable ASCII lines (most
+    of an English corpus) are tokenized per whitespace-separated chunk with a
+    cache, which is exact: for such text the original's cleaning changes
+    nothing and every later step works within a chunk. Other lines take the
+    full path."""
+
+    CACHE_SIZE = 1_000_000  # chunks remembered (bounded memory on any corpus)
+
+    def __init__(self, vocab_index, lowercase):
+        self.vocab_index, self.lowercase, self.cache = vocab_index, lowercase, {}
+
+    def _ids(self, text):
+        vocab = self.vocab_index
+        return [
+            vocab[token]
+            for word in basic_tokenize_with_offsets(text, self.lowercase)
+            for token, _, _ in wordpiece_with_offsets(word, vocab)
+        ]
+
+    def __call__(self, line):
+        if not (line.isascii() and line.isprintable()):
+            return self._ids(line)
+        cache, out = self.cache, []
+        for chunk in line.split(" "):
+            if not chunk:
+                continue
+            ids = cache.get(chunk)
+            if ids is None:
+                ids = self._ids(chunk)
+                if len(cache) < self.CACHE_SIZE:
+                    cache[chunk] = ids
+            out.extend(ids)
+        return out
+
+
+# ---- one shard -------------------------------------------------------------------------------------
+class ShardWriter:
+    """The original algorithm on one shard's documents: tokenize, shuffle the
+    documents, `dupe_factor` passes of instance creation, shuffle the
+    instances, write one TFRecord file. Same in the local and Beam runners.
+
+    Args:
+        vocab: the vocabulary tokens (ids are list positions).
+        options: `PretrainingDataOptions`.
+        shard: the shard number (the random seed is `options.random_seed + shard`).
+
+    Example:
+    ```python
+    writer = ShardWriter(load_vocab("vocab.txt"), PretrainingDataOptions(), shard=0)
+    stats = writer.write(file_documents("corpus.txt"), "part-00000-of-00001.tfrecord")
+    ```
+    """
+
+    def __init__(self, vocab, options, shard):
+        self.options, self.shard = options, shard
+        self.vocab_index = {t: i for i, t in enumerate(vocab)}
+        self.vocab_size = len(vocab)
+        self.cls, self.sep, self.mask = (self.vocab_index[t] for t in ("[CLS]", "[SEP]", "[MASK]"))
+        self.is_piece = [t.startswith("##") for t in vocab]
+        self.encoder = ExampleEncoder(options.max_seq_length, options.max_predictions_per_seq, len(vocab))
+
+    def records(self, documents):
+        """(serialized examples in output order, statistics) for an iterable of
+        documents (lists of sentence strings) in reading order."""
+        tokenize = _LineTokenizer(self.vocab_index, self.options.do_lower_case)
+        stats = collections.Counter()
+        tokenized = []
+        for document in documents:
+            stats["documents"] += 1
+            stats["documents_with_one_sentence"] += len(document) < 2
+            sentences = [array.array("i", ids) for ids in map(tokenize, document) if ids]
+            if sentences:
+                tokenized.append(sentences)
+        rng = random.Random(self.options.random_seed + self.shard)
+        fast_shuffle(tokenized, rng.getrandbits)
+        records = []
+        for _ in range(self.options.dupe_factor):
+            for index in range(len(tokenized)):
+                self._document_instances(tokenized, index, rng, records, stats)
+        fast_shuffle(records, rng.getrandbits)
+        return records, stats
+
+    def write(self, documents, path):
+        """Write the shard's TFRecord file at `path` (any filesystem TensorFlow
+        writes; a temporary name until complete) and return its statistics."""
+        import tensorflow as tf
+
+        records, stats = self.records(documents)
+        tmp = path + ".tmp"
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for record in records:
+                writer.write(record)
+        tf.io.gfile.rename(tmp, path, overwrite=True)
+        return dict(stats)
+
+    def _document_instances(self, documents, index, rng, records, stats):
+        # The original create_instances_from_document, draw for draw.
+        options, random_, getrandbits = self.options, rng.random, rng.getrandbits
+        document = documents[index]
+        max_tokens = options.max_seq_length - 3
+        target = max_tokens
+        if random_() < options.short_seq_prob:
+            target = 2 + _randbelow(max_tokens - 1, getrandbits)  # randint(2, max_tokens)
+        chunk, length, i = [], 0, 0
+        while i < len(document):
+            chunk.append(document[i])
+            length += len(document[i])
+            if i == len(document) - 1 or length >= target:
+                a_end = 1 + _randbelow(len(chunk) - 1, getrandbits) if len(chunk) >= 2 else 1
                 tokens_a = [t for sentence in chunk[:a_end] for t in sentence]
-                tokens_b = []
-                is_random_next = len(chunk) == 1 or rng.random() < 0.5
+                is_random_next = len(chunk) == 1 or random_() < 0.5
                 if is_random_next:
                     other = index
                     for _ in range(10):
-                        other = rng.randint(0, len(documents) - 1)
+                        other = _randbelow(len(documents), getrandbits)
                         if other != index:
                             break
                     random_document = documents[other]
-                    for sentence in random_document[rng.randint(0, len(random_document) - 1) :]:
+                    tokens_b = []
+                    for sentence in random_document[_randbelow(len(random_document), getrandbits) :]:
                         tokens_b.extend(sentence)
                         if len(tokens_b) >= target - len(tokens_a):
                             break
                     i -= len(chunk) - a_end  # put the unused sentences back
                 else:
                     tokens_b = [t for sentence in chunk[a_end:] for t in sentence]
-                _truncate_pair(tokens_a, tokens_b, max_tokens, rng)
-                if tokens_a and tokens_b:
-                    tokens = ["[CLS]"] + tokens_a + ["[SEP]"] + tokens_b + ["[SEP]"]
-                    segments = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
-                    tokens, positions, labels = _mask(tokens, options, vocab_words, rng)
-                    instances.append(Instance(tokens, segments, positions, labels, is_random_next))
-            chunk, length = [], 0
-        i += 1
-    return instances
+                while len(tokens_a) + len(tokens_b) > max_tokens:
+                    longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
+                    if random_() < 0.5:
+                        del longer[0]
+                    else:
+                        longer.pop()
+                ids = [self.cls, *tokens_a, self.sep, *tokens_b, self.sep]
+                self._mask_and_encode(ids, len(tokens_a) + 2, is_random_next, rng, records, stats)
+                chunk, length = [], 0
+            i += 1
 
-
-def create_instances(documents, vocab, options, seed):
-    """Instances from tokenized documents ([[tokens per sentence]])."""
-    rng = random.Random(seed)
-    documents = [d for d in documents if d]
-    rng.shuffle(documents)
-    vocab_words = list(vocab)
-    instances = []
-    for _ in range(options.dupe_factor):
-        for index in range(len(documents)):
-            instances.extend(_instances_from_document(documents, index, options, vocab_words, rng))
-    rng.shuffle(instances)
-    return instances
-
-
-def tokenize_documents(documents, vocab_index, lowercase):
-    out = []
-    for document in documents:
-        sentences = []
-        for line in document:
-            tokens = [
-                t
-                for word in basic_tokenize_with_offsets(line, lowercase)
-                for t, _, _ in wordpiece_with_offsets(word, vocab_index)
-            ]
-            if tokens:
-                sentences.append(tokens)
-        out.append(sentences)
-    return out
-
-
-# ---- writing ---------------------------------------------------------------------------------
-def _features(instance, vocab_index, options):
-    n, p = options.max_seq_length, options.max_predictions_per_seq
-    ids = [vocab_index[t] for t in instance.tokens]
-    pad = n - len(ids)
-    return {
-        "input_ids": ids + [0] * pad,
-        "input_mask": [1] * len(ids) + [0] * pad,
-        "segment_ids": instance.segment_ids + [0] * pad,
-        "masked_lm_positions": instance.masked_positions + [0] * (p - len(instance.masked_positions)),
-        "masked_lm_ids": [vocab_index[t] for t in instance.masked_labels] + [0] * (p - len(instance.masked_labels)),
-        "masked_lm_weights": [1.0] * len(instance.masked_labels) + [0.0] * (p - len(instance.masked_labels)),
-        "next_sentence_labels": [1 if instance.is_random_next else 0],
-    }
-
-
-def _write_shard(args):
-    """One shard, in its own process: tokenize, create, write; return statistics."""
-    import tensorflow as tf
-
-    documents, vocab, options, shard, path = args
-    vocab_index = {t: i for i, t in enumerate(vocab)}
-    instances = create_instances(
-        tokenize_documents(documents, vocab_index, options.do_lower_case), vocab, options, options.random_seed + shard
-    )
-    stats = collections.Counter(documents=len(documents))
-    with tf.io.TFRecordWriter(path + ".tmp") as writer:
-        for instance in instances:
-            features = _features(instance, vocab_index, options)
-            example = tf.train.Example(
-                features=tf.train.Features(
-                    feature={
-                        name: (
-                            tf.train.Feature(float_list=tf.train.FloatList(value=values))
-                            if name == "masked_lm_weights"
-                            else tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-                        )
-                        for name, values in features.items()
-                    }
-                )
-            )
-            writer.write(example.SerializeToString(deterministic=True))
-            stats["instances"] += 1
-            stats["tokens"] += len(instance.tokens)
-            stats["maskable_tokens"] += len(instance.tokens) - 3
-            stats["masked"] += len(instance.masked_positions)
-            stats["random_next"] += int(instance.is_random_next)
-            stats["replaced_by_mask"] += sum(1 for i in instance.masked_positions if instance.tokens[i] == "[MASK]")
-    os.replace(path + ".tmp", path)
-    return dict(stats)
+    def _mask_and_encode(self, ids, a_length, is_random_next, rng, records, stats):
+        # The original create_masked_lm_predictions on ids: [CLS] at 0, [SEP] at
+        # a_length - 1 and at the end (tokenized text never contains them: "["
+        # is punctuation).
+        options, random_, getrandbits = self.options, rng.random, rng.getrandbits
+        n = len(ids)
+        num_to_predict = min(options.max_predictions_per_seq, max(1, int(round(n * options.masked_lm_prob))))
+        if options.whole_word_mask:
+            is_piece, candidates = self.is_piece, []
+            for i in range(1, n - 1):
+                if i == a_length - 1:
+                    continue
+                if candidates and is_piece[ids[i]]:
+                    candidates[-1].append(i)
+                else:
+                    candidates.append([i])
+            fast_shuffle(candidates, getrandbits)
+            chosen = []
+            for group in candidates:
+                if len(chosen) >= num_to_predict:
+                    break
+                if len(chosen) + len(group) <= num_to_predict:  # else a word that would overshoot: try a shorter one
+                    chosen.extend(group)
+        else:
+            # One candidate per position: the first `num_to_predict` after the shuffle.
+            candidates = [*range(1, a_length - 1), *range(a_length, n - 1)]
+            fast_shuffle(candidates, getrandbits)
+            chosen = candidates[:num_to_predict]
+        output, replaced, mask = list(ids), 0, self.mask
+        for position in chosen:  # draws in the original's order: position by position
+            if random_() < 0.8:
+                output[position] = mask
+                replaced += 1
+            elif random_() >= 0.5:
+                output[position] = _randbelow(self.vocab_size, getrandbits)
+                replaced += output[position] == mask
+        masked = sorted(chosen)
+        records.append(self.encoder.encode(output, a_length, masked, [ids[p] for p in masked], is_random_next))
+        stats["instances"] += 1
+        stats["tokens"] += n
+        stats["maskable_tokens"] += n - 3
+        stats["masked"] += len(masked)
+        stats["random_next"] += is_random_next
+        stats["replaced_by_mask"] += replaced
 
 
 def _write_shards(jobs):
-    return [_write_shard(job) for job in jobs]
+    """Shards in this process, one after the other: `jobs` are (sources, vocab,
+    options, shard, path) with `sources` the text files holding the shard's
+    documents."""
+    results = []
+    for sources, vocab, options, shard, path in jobs:
+
+        def documents(sources=sources):
+            for source in sources:
+                yield from file_documents(source)
+
+        results.append(ShardWriter(vocab, options, shard).write(documents(), path))
+    return results
 
 
 def _run_in_subprocesses(jobs, workers, output_dir):
-    """Shards in `workers` fresh Python processes, each taking every
-    `workers`-th shard (not fork: the parent may run TensorFlow threads; not
-    multiprocessing's spawn: it re-imports the caller's main script). Jobs and
-    results travel as files."""
+    """Shards in `workers` processes, each taking every `workers`-th shard: this
+    one and `workers - 1` fresh Python processes (each pays a TensorFlow start,
+    6.5 CPU s on the dev box; not fork: the parent may run TensorFlow threads;
+    not multiprocessing's spawn: it re-imports the caller's main script). Jobs
+    and results travel as files."""
     import concurrent.futures
     import pickle
     import subprocess
@@ -292,45 +513,67 @@ def _run_in_subprocesses(jobs, workers, output_dir):
             with open(result_path, encoding="utf-8") as f:
                 return json.load(f)
 
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        return [r for results in pool.map(run, [jobs[w::workers] for w in range(workers)]) for r in results]
+    batches = [jobs[w::workers] for w in range(workers)]
+    with concurrent.futures.ThreadPoolExecutor(workers - 1) as pool:
+        others = [pool.submit(run, batch) for batch in batches[1:]]
+        results = _write_shards(batches[0])
+        return results + [r for future in others for r in future.result()]
 
 
-def create_pretraining_data(inputs, output_dir, vocab, options=None, shards=4, workers=None, log=print):
-    """Write `shards` TFRecord files and `stats.json` into `output_dir`.
+def shard_path(output_dir, shard, shards):
+    return os.path.join(output_dir, f"part-{shard:05d}-of-{shards:05d}.tfrecord")
 
-    Args:
-        inputs: text file(s) or glob(s) in the official input format.
-        vocab: path of vocab.txt, or a list of tokens.
-        options: `PretrainingDataOptions`.
-        shards: output files (and independent random streams).
-        workers: processes (default: all cores, at most `shards`).
-    Returns the statistics dict.
-    """
-    from workbench.text.wordpiece import load_vocab
 
-    options = options or PretrainingDataOptions()
-    options.validate()
-    tokens = load_vocab(vocab) if isinstance(vocab, (str, os.PathLike)) else list(vocab)
-    check_vocab(tokens)
-    documents = read_documents(inputs)
-    short = sum(1 for d in documents if len(d) < 2)
-    shards = max(1, min(shards, len(documents)))
-    os.makedirs(output_dir, exist_ok=True)
-    jobs = [
-        (documents[s::shards], tokens, options, s, os.path.join(output_dir, f"part-{s:05d}-of-{shards:05d}.tfrecord"))
-        for s in range(shards)
-    ]
-    workers = max(1, min(workers or os.cpu_count() or 1, shards))
-    results = [_write_shard(job) for job in jobs] if workers == 1 else _run_in_subprocesses(jobs, workers, output_dir)
+def shards_for_size(paths, shard_size_mb, size=os.path.getsize):
+    """The shard count that gives shards of about `shard_size_mb` of input text."""
+    if shard_size_mb <= 0:
+        raise ValueError(f"shard_size_mb must be positive, got {shard_size_mb}")
+    return max(1, math.ceil(sum(size(p) for p in paths) / (shard_size_mb * 2**20)))
+
+
+def _split_into_shards(paths, shards, directory, buffer_bytes=32 * 2**20):
+    """Stream the corpus once into one text file per shard (same format), with
+    at most `buffer_bytes` of text in memory; return (documents, files)."""
+    files = [os.path.join(directory, f"shard-{s:05d}.txt") for s in range(shards)]
+    buffers, buffered, count = [io.StringIO() for _ in range(shards)], 0, 0
+
+    def flush():
+        for s, buffer in enumerate(buffers):
+            if buffer.tell():
+                with open(files[s], "a", encoding="utf-8", newline="\n") as f:
+                    f.write(buffer.getvalue())
+                buffer.seek(0)
+                buffer.truncate()
+
+    for file_index, path in enumerate(paths):
+        for number, document in enumerate(file_documents(path)):
+            text = "\n".join(document) + "\n\n"
+            buffers[shard_of(file_index, number, shards)].write(text)
+            buffered += len(text)
+            count += 1
+            if buffered > buffer_bytes:
+                flush()
+                buffered = 0
+    flush()
+    for name in files:
+        open(name, "a").close()  # a shard without documents still gets its (empty) output
+    return count, files
+
+
+def _count_documents(paths):
+    return sum(1 for path in paths for _ in file_documents(path))
+
+
+def summarize(results, shards, options):
+    """stats.json's content from the per-shard statistics (both runners)."""
     total = collections.Counter()
     for r in results:
         total.update(r)
     if total["instances"] == 0:
-        raise ValueError(f"no instances created from {inputs}: are the sentences all empty after tokenization?")
-    stats = {
-        "documents": len(documents),
-        "documents_with_one_sentence": short,
+        raise ValueError("no instances created: are the sentences all empty after tokenization?")
+    return {
+        "documents": total["documents"],
+        "documents_with_one_sentence": total["documents_with_one_sentence"],
         "instances": total["instances"],
         "mean_tokens": total["tokens"] / total["instances"],
         "masked_fraction": total["masked"] / total["maskable_tokens"],
@@ -339,16 +582,98 @@ def create_pretraining_data(inputs, output_dir, vocab, options=None, shards=4, w
         "shards": shards,
         "options": dataclasses.asdict(options),
     }
-    from workbench.files import write_text_atomic
 
-    write_text_atomic(os.path.join(output_dir, "stats.json"), json.dumps(stats, indent=1) + "\n")
+
+def write_stats(output_dir, stats):
+    """`stats.json` (any filesystem TensorFlow writes; complete or absent)."""
+    import tensorflow as tf
+
+    path = os.path.join(output_dir, "stats.json")
+    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
+        f.write(json.dumps(stats, indent=1) + "\n")
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+
+def log_stats(stats, log=print):
+    short = stats["documents_with_one_sentence"]
     if short:
         log(f"note: {short} document(s) have a single sentence; their instances always take B from another document")
     log(
         f"{stats['instances']} instances, {stats['mean_tokens']:.1f} tokens on average, "
         f"{100 * stats['masked_fraction']:.1f}% masked, {100 * stats['next_sentence_random_fraction']:.1f}% random next"
     )
+
+
+def load_vocab_tokens(vocab):
+    from workbench.text.wordpiece import load_vocab
+
+    tokens = load_vocab(vocab) if isinstance(vocab, (str, os.PathLike)) else list(vocab)
+    check_vocab(tokens)
+    return tokens
+
+
+def create_pretraining_data(
+    inputs, output_dir, vocab, options=None, shards=4, workers=None, log=print, shard_size_mb=None
+):
+    """Write `shards` TFRecord files and `stats.json` into `output_dir`.
+
+    Args:
+        inputs: text file(s) or glob(s) in the official input format.
+        vocab: path of vocab.txt, or a list of tokens.
+        options: `PretrainingDataOptions`.
+        shards: output files (and independent random streams).
+        workers: processes (default: all cores, at most `shards`).
+        shard_size_mb: instead of `shards`, about this much input text per shard
+            (peak memory follows the shard size; ~0.4 GB per 10 MB at dupe factor 10,
+            see docs/pretraining-data.md).
+    Returns the statistics dict.
+    """
+    options = options or PretrainingDataOptions()
+    options.validate()
+    tokens = load_vocab_tokens(vocab)
+    paths = list_inputs(inputs)
+    if shard_size_mb is not None:
+        shards = shards_for_size(paths, shard_size_mb)
+    if shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
+    os.makedirs(output_dir, exist_ok=True)
+    import shutil
+    import tempfile
+
+    split_dir = tempfile.mkdtemp(dir=output_dir, prefix=".tmp-split-")
+    try:
+        if shards == 1:
+            count, sources = _count_documents(paths), [paths]
+        else:
+            count, files = _split_into_shards(paths, shards, split_dir)
+            sources = [[f] for f in files]
+        _check_document_count(count, paths)
+        if count < shards:
+            log(f"note: {shards} shards for {count} documents: {shards - count} shard(s) stay empty")
+        jobs = [(sources[s], tokens, options, s, shard_path(output_dir, s, shards)) for s in range(shards)]
+        workers = max(1, min(workers or os.cpu_count() or 1, shards))
+        results = _write_shards(jobs) if workers == 1 else _run_in_subprocesses(jobs, workers, output_dir)
+    finally:
+        shutil.rmtree(split_dir, ignore_errors=True)
+    stats = summarize(results, shards, options)
+    write_stats(output_dir, stats)
+    log_stats(stats, log)
     return stats
+
+
+# ---- reading the shards back ------------------------------------------------------------------
+def list_shards(location):
+    """The TFRecord shards at `location`: a directory (its `*.tfrecord`) or a
+    glob, on any filesystem TensorFlow reads (local, `gs://` on Cloud TPU),
+    sorted; an error when there are none."""
+    import tensorflow as tf
+
+    location = os.fspath(location)
+    pattern = location.rstrip("/") + "/*.tfrecord" if tf.io.gfile.isdir(location) else location
+    files = sorted(tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no pretraining shards match {pattern}")
+    return files
 
 
 def parse_example(record, max_seq_length, max_predictions):
