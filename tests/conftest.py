@@ -84,7 +84,6 @@ TIERS = {
         "test_suite.py::test_glue_notebook_runs_xnli_with_its_options",
         "test_pretraining.py::test_pretrain_notebook_runs_under_papermill",
         "test_notebook.py",
-        "test_analysis.py::test_notebooks_show_the_analysis",
     ],
     "slow": [
         "test_distribution.py::test_mirrored_over_two_logical_cpus_matches_default_strategy",
@@ -94,7 +93,11 @@ TIERS = {
         "test_speed.py::test_fit_return_delay_benchmark_runs",
         "test_speed.py::test_max_batch_command_writes_a_row",
         "test_faults.py",
-        "test_pretraining_data.py::test_beam_runner_matches_the_local_runner",
+        "test_analysis.py",  # eight tiny fine-tuning runs shared by the views
+        "test_tpu_rules.py::test_each_kind_of_head_trains_and_evaluates_as_one_xla_program",
+        "test_pretraining.py::test_deterministic_for_a_seed_whatever_the_workers",
+        "test_download.py::test_ax_downloads_mnli_and_both_diagnostic_files_and_fine_tunes",
+        "test_pretraining_data.py::test_beam_runner_writes_the_local_runners_shards",
     ],
     # The core of the model and both run types: encoder/heads parity with the NumPy reference, the
     # optimizer, a short fine-tune and a pretraining run. CI runs these again under the TPU install.
