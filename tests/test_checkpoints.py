@@ -310,8 +310,9 @@ def test_extract_features_last_layers(tmp_path, rng):
 
 def write_model_garden_checkpoint(directory, weights, heads=2, prefix="encoder"):
     """A TF Model Garden (TF2, object-based) BERT checkpoint with the release's
-    file names: weighted layers tracked as `layer_with_weights-N`, per-head kernels."""
-    from tensorflow.python.trackable.autotrackable import AutoTrackable
+    file names: weighted layers tracked as `layer_with_weights-N`, per-head kernels.
+    `tf.Module` (public) tracks attributes set with `setattr` as the Model Garden's layers are tracked."""
+    AutoTrackable = tf.Module
 
     def node(**variables):
         obj = AutoTrackable()

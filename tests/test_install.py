@@ -56,7 +56,18 @@ def test_without_tpu_it_is_one_pip_install(monkeypatch, tmp_path):
     monkeypatch.setattr(install, "_pip", lambda args, constraints: commands.append(list(args)))
     install.install("dist/bert_workbench-0.1.0-py3-none-any.whl")
     install.install(str(tmp_path), extras=("test",))
-    assert commands == [["dist/bert_workbench-0.1.0-py3-none-any.whl"], ["-e", f"{tmp_path}[test]"]]
+    url = f"git+file://{tmp_path}/bert-workbench.git"  # a clone of one's own copy
+    install.install(url, extras=("test",))
+    install.install("dist/bert_workbench-0.1.0-py3-none-any.whl", extras=("test",))
+    assert commands == [
+        ["dist/bert_workbench-0.1.0-py3-none-any.whl"],
+        ["-e", f"{tmp_path}[test]"],
+        [f"bert-workbench[test] @ {url}"],
+        ["dist/bert_workbench-0.1.0-py3-none-any.whl[test]"],
+    ]
+    commands.clear()
+    install.install(str(tmp_path), deps_only=True)  # the workbench is there: only what it needs
+    assert commands == [install.installed_requirements()]
 
 
 def test_the_real_installed_metadata_is_read_with_extras():

@@ -255,9 +255,9 @@ FILE_CASES = [
     ("results-not-csv", b'run_id,status\n"a,ok\n', lambda root: results, r"{file}: not a readable results table"),
     (
         "download-record-invalid-json",
-        '{"https://x": ',
+        '{"http://127.0.0.1:1/": ',
         lambda root: sources_record,
-        r"{file}, line 1, column 15: invalid JSON",
+        r"{file}, line 1, column 25: invalid JSON",
     ),
 ]
 

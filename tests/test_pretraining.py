@@ -299,3 +299,5 @@ def test_pretraining_streams_shards_made_earlier_by_glob(created, tmp_path):
     assert not (tmp_path / "run" / "data").exists()  # nothing created: the given shards were read
     with pytest.raises(ParameterError, match="'corpus' is required unless phase1_data"):
         pretrain(**dict(args, phase1_data=None))
+    with pytest.raises(ParameterError, match="'phase1_seq_length' is 32 but the shards .* max_seq_length=64"):
+        pretrain(**dict(args, phase1_seq_length=32, output_dir=str(tmp_path / "other")))

@@ -46,7 +46,9 @@ def installed_requirements(extras=()):
     for text in importlib.metadata.requires("bert-workbench") or []:
         requirement, _, marker = text.partition(";")
         extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", marker)
-        if extra is None or extra.group(1) in extras:
+        if extra is None:
+            requirements.append(text.strip())  # any environment marker stays for pip to evaluate
+        elif extra.group(1) in extras:
             requirements.append(requirement.strip())
     return requirements
 
@@ -64,10 +66,13 @@ def install(source=".", tpu=False, extras=(), constraints=None, editable=None, d
     git+URL) into this Python; `tpu=True` for a TPU VM (see the module docstring). `deps_only`: the workbench
     itself is installed already (`pip install --no-deps SOURCE`, as the notebooks' setup cell does on a TPU VM)."""
     editable = os.path.isdir(source) if editable is None else editable
-    spec = f"{source}[{','.join(extras)}]" if extras and os.path.isdir(source) else source
+    spec = source
+    if extras:  # pip's spellings: a folder or wheel takes [extras]; a URL needs the project name
+        local = os.path.isdir(source) or source.endswith(".whl")
+        spec = f"{source}[{','.join(extras)}]" if local else f"bert-workbench[{','.join(extras)}] @ {source}"
     target = ["-e", spec] if editable else [spec]
     if not tpu:
-        _pip(target, constraints)
+        _pip(installed_requirements(extras) if deps_only else target, constraints)
         return
     if not deps_only:
         _pip(["--no-deps", *target], constraints)
@@ -76,7 +81,8 @@ def install(source=".", tpu=False, extras=(), constraints=None, editable=None, d
     keras_hub = next(r for r in requirements if _name(r) == "keras-hub")
     _pip(["--no-deps", TPU_TENSORFLOW_TEXT, keras_hub], constraints)
     importlib.invalidate_caches()
-    hub_needs = [r.split(";")[0] for r in importlib.metadata.requires("keras-hub") or [] if "extra ==" not in r]
+    # keras-hub's own needs, environment markers kept (pip evaluates them), its extras left out.
+    hub_needs = [r for r in importlib.metadata.requires("keras-hub") or [] if "extra ==" not in r]
     rest = [r for r in requirements + hub_needs if _name(r) not in NO_DEPS_ON_TPU]
     _pip(rest, constraints)
     check_tpu_environment()

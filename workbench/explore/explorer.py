@@ -1,6 +1,6 @@
 """An interactive attention explorer for any model the workbench loads.
 
-    explorer = explore("bert_base_en_uncased", "The cat sat on the mat.", "It was tired.")
+    explorer = explore_attention("bert_base_en_uncased", "The cat sat on the mat.", "It was tired.")
     explorer.widget          # in JupyterLab or Colab
     explorer.export_html("attention.html"); explorer.export_statistics("stats.csv")
 

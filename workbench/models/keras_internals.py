@@ -122,6 +122,14 @@ def attention_dropout_seed_generator(attention):
     return getattr(attention._dropout_layer, "seed_generator", None)
 
 
+def optimizer_variable_index(optimizer, variable):
+    """Where `variable` sits in the optimizer's own list (and so in the slot
+    variables an optimizer creates with `add_optimizer_variables`). Keras keys it
+    by its private `_var_key`, which also matches a distributed variable's
+    components; a dict of our own would not."""
+    return optimizer._get_variable_index(variable)
+
+
 def keras_mask(tensor):
     """The Keras mask a layer attached to `tensor` (None for none, or no tensor)."""
     return None if tensor is None else _get_keras_mask(tensor)
@@ -205,6 +213,9 @@ def _problems():
         problems.append("keras.src.backend.common.masking.get_keras_mask is gone")
     elif _parameters(_get_keras_mask) != ["x"]:
         problems.append(f"keras.src.backend.common.masking.get_keras_mask takes {_parameters(_get_keras_mask)}")
+    index = getattr(keras.optimizers.Optimizer, "_get_variable_index", None)
+    if index is None or _parameters(index) != ["variable"]:
+        problems.append("keras.optimizers.Optimizer._get_variable_index(variable) is gone or changed")
     for name in ("query_dense", "key_dense", "value_dense", "output_dense", "key_dim", "dropout"):
         if not isinstance(getattr(keras.layers.MultiHeadAttention, name, None), property):
             problems.append(f"keras.layers.MultiHeadAttention has no public property {name!r}")

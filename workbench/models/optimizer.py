@@ -11,6 +11,8 @@ LayerNorm and biases from decay) is Keras' own machinery.
 import keras
 from keras import ops
 
+from workbench.models.keras_internals import optimizer_variable_index
+
 # The original excludes every variable whose name contains "LayerNorm",
 # "layer_norm" or "bias"; in Keras the LayerNorm variables are gamma/beta.
 NO_DECAY_PATTERN = r"bias|gamma|beta|layer_norm|LayerNorm"
@@ -121,8 +123,8 @@ class BertAdamW(keras.optimizers.Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
-        m = self._momentums[self._get_variable_index(variable)]
-        v = self._velocities[self._get_variable_index(variable)]
+        index = optimizer_variable_index(self, variable)
+        m, v = self._momentums[index], self._velocities[index]
         if keras.backend.backend() == "tensorflow" and _plain_tf_variables(variable, m.value, v.value):
             # TensorFlow's fused Adam kernel: one pass over (w, m, v, g) instead
             # of about ten elementwise ops. Its bias correction is

@@ -259,11 +259,25 @@ def _phase_data(p, phase, output_dir, tokenizer):
     """(TFRecord files, stats) of the phase's data: shards made earlier (`phase1_data`,
     `phase2_data`: a directory or glob on any filesystem TensorFlow reads, streamed
     from there), or created from the corpus once (a rerun reuses them)."""
+    from workbench.training.params import ParameterError
     from workbench.training.pretraining_data import PretrainingDataOptions, create_pretraining_data, list_shards
 
     given = getattr(p, f"phase{phase.number}_data")
     if given:
-        return list_shards(given), _shard_stats(given)
+        files, stats = list_shards(given), _shard_stats(given)
+        made = stats.get("options", {})
+        expected = {
+            f"phase{phase.number}_seq_length": ("max_seq_length", phase.seq_length),
+            f"phase{phase.number}_max_predictions": ("max_predictions_per_seq", phase.max_predictions),
+            "lowercase": ("do_lower_case", tokenizer.do_lower_case),
+        }
+        for parameter, (option, value) in expected.items():
+            if option in made and made[option] != value:
+                raise ParameterError(
+                    f"Parameter {parameter!r} is {value!r} but the shards in {given} were made with "
+                    f"{option}={made[option]!r}; make them again or set {parameter} to match"
+                )
+        return files, stats
     data_dir = os.path.join(output_dir, "data", f"phase{phase.number}")
     if not os.path.exists(os.path.join(data_dir, "stats.json")):
         options = PretrainingDataOptions(
