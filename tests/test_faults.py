@@ -2,7 +2,7 @@
 eight processes appending to one table. Figures are in docs/faults.md.
 
 Kill points are chosen by patching, in a child process, the calls every
-workbench writer ends with: `os.replace` (the rename that publishes a file or
+workbench writer ends with: `os.replace` or `tf.io.gfile.rename` (the rename that publishes a file or
 directory under its final name) and `workbench.files.append_atomically` (the one
 write of a results append). The child kills itself with SIGKILL just before or
 just after the n-th such call on a matching path; the test then checks that
@@ -53,6 +53,11 @@ if fault:
 
     if fault["op"] == "replace":
         os.replace = wrap(os.replace, lambda args: args[1])
+        # Pretraining shards are published through TensorFlow's filesystem layer (gs:// too).
+        import workbench  # noqa: F401  (its environment first, as in every other run)
+        import tensorflow as tf
+
+        tf.io.gfile.rename = wrap(tf.io.gfile.rename, lambda args: args[1])
     else:
         import workbench.files
         workbench.files.append_atomically = wrap(workbench.files.append_atomically, lambda args: args[0])
