@@ -393,24 +393,30 @@ class PretrainParams:
             raise ParameterError("Parameter 'corpus' is required unless phase1_data (and phase2_data) are given")
         if all(made) and not self.corpus and not self.vocab:
             raise ParameterError("Parameter 'vocab' is required when the data is given without a corpus")
-        from workbench.training.pretraining_data import PretrainingDataOptions
-
         for phase in (1, 2) if self.phase2_steps else (1,):
-            seq, predictions = getattr(self, f"phase{phase}_seq_length"), getattr(self, f"phase{phase}_max_predictions")
-            options = PretrainingDataOptions(
-                max_seq_length=seq,
-                max_predictions_per_seq=predictions,
-                masked_lm_prob=self.masked_lm_prob,
-                dupe_factor=self.dupe_factor,
-                short_seq_prob=self.short_seq_prob,
-            )
+            options = self.data_options(phase)
             try:
                 options.validate()
             except ValueError as e:
                 raise ParameterError(
-                    f"Parameters 'phase{phase}_seq_length' ({seq}) and 'phase{phase}_max_predictions' "
-                    f"({predictions}): {e}"
+                    f"Parameters 'phase{phase}_seq_length' ({options.max_seq_length}) and "
+                    f"'phase{phase}_max_predictions' ({options.max_predictions_per_seq}): {e}"
                 ) from None
+
+    def data_options(self, phase, do_lower_case=True):
+        """The `PretrainingDataOptions` that make phase `phase`'s data (seeded `data_seed + phase`)."""
+        from workbench.training.pretraining_data import PretrainingDataOptions
+
+        return PretrainingDataOptions(
+            max_seq_length=getattr(self, f"phase{phase}_seq_length"),
+            max_predictions_per_seq=getattr(self, f"phase{phase}_max_predictions"),
+            masked_lm_prob=self.masked_lm_prob,
+            dupe_factor=self.dupe_factor,
+            short_seq_prob=self.short_seq_prob,
+            random_seed=self.data_seed + phase,
+            do_lower_case=do_lower_case,
+            whole_word_mask=self.whole_word_mask,
+        )
 
 
 def validate_pretrain_params(params):

@@ -260,7 +260,7 @@ def _phase_data(p, phase, output_dir, tokenizer):
     `phase2_data`: a directory or glob on any filesystem TensorFlow reads, streamed
     from there), or created from the corpus once (a rerun reuses them)."""
     from workbench.training.params import ParameterError
-    from workbench.training.pretraining_data import PretrainingDataOptions, create_pretraining_data, list_shards
+    from workbench.training.pretraining_data import create_pretraining_data, list_shards
 
     given = getattr(p, f"phase{phase.number}_data")
     if given:
@@ -280,16 +280,7 @@ def _phase_data(p, phase, output_dir, tokenizer):
         return files, stats
     data_dir = os.path.join(output_dir, "data", f"phase{phase.number}")
     if not os.path.exists(os.path.join(data_dir, "stats.json")):
-        options = PretrainingDataOptions(
-            max_seq_length=phase.seq_length,
-            max_predictions_per_seq=phase.max_predictions,
-            masked_lm_prob=p.masked_lm_prob,
-            dupe_factor=p.dupe_factor,
-            short_seq_prob=p.short_seq_prob,
-            random_seed=p.data_seed + phase.number,
-            do_lower_case=tokenizer.do_lower_case,
-            whole_word_mask=p.whole_word_mask,
-        )
+        options = p.data_options(phase.number, do_lower_case=tokenizer.do_lower_case)
         create_pretraining_data(p.corpus, data_dir, tokenizer.get_vocabulary(), options, shards=p.shards)
     with open(os.path.join(data_dir, "stats.json"), encoding="utf-8") as f:
         stats = json.load(f)
