@@ -11,7 +11,7 @@ TPU_VENV ?= .venv-tpu
 BEAM_VENV ?= .venv-beam
 PYTHON_TPU ?= $(shell python3.12 -c "" 2>/dev/null && echo python3.12 || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
 
-.PHONY: venv test test-fast lint tpu-venv test-tpu beam-venv test-beam suite browser-deps clean-venv
+.PHONY: venv test test-fast lint tpu-venv test-tpu beam-venv test-beam beam-lock suite browser-deps clean-venv
 
 venv: $(STAMP)
 
@@ -70,6 +70,12 @@ test-beam: beam-venv
 	$(BEAM_VENV)/bin/python -c "import apache_beam"
 	$(BEAM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_beam.py \
 	  tests/test_pretraining_data.py::test_beam_runner_writes_the_local_runners_shards
+
+# Re-resolve the Beam lock from the package index after a dependency or main-lock change; only the versions
+# apache-beam cannot take are released from the main lock.
+beam-lock:
+	$(PYTHON) -m workbench.install --resolve-lock .ci/requirements-beam.lock --extras test,beam \
+	  --constraints .ci/requirements.lock --release protobuf,pillow,python-dateutil
 
 suite: venv
 	$(PY) -m workbench run-suite --suite embedded --jobs 2

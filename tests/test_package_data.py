@@ -97,10 +97,10 @@ def test_the_notebooks_default_to_the_shipped_files():
 
 
 def test_a_missing_paper_table_is_an_error_naming_it(tmp_path):
-    from workbench.runs.tables import summarize
+    from workbench.runs.tables import append_rows, summarize
 
     table = tmp_path / "finetune.csv"
-    table.write_text("run_id,status,task,split,metric,value,model,seed\n")
+    append_rows(str(table), [{"run_id": "a", "status": "ok", "task": "rte", "split": "dev", "metric": "accuracy"}])
     with pytest.raises(FileNotFoundError, match="nowhere.csv: the paper's results table does not exist"):
         summarize(str(table), str(tmp_path / "nowhere.csv"))
 

@@ -255,11 +255,11 @@ def summarize(finetune_csv, paper_csv=None):
     from workbench import resources
     from workbench.tasks.registry import get_task
 
+    table = read_table(finetune_csv)
+    table = table[(table["status"] == "ok") & table["split"].notna() & (table["split"].astype(str) != "")]
     paper_csv = paper_csv or resources.paper_results()
     if not os.path.isfile(paper_csv):
         raise FileNotFoundError(f"{paper_csv}: the paper's results table does not exist (paper_csv)")
-    table = read_table(finetune_csv)
-    table = table[(table["status"] == "ok") & table["split"].notna() & (table["split"].astype(str) != "")]
     paper = pd.read_csv(paper_csv)
     rows = []
     if table.empty:
