@@ -26,6 +26,8 @@ from workbench.training.pretraining_data import (
     parse_example,
     shard_of,
     shards_for_size,
+    tfrecord_frames,
+    write_tfrecords,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -213,6 +215,53 @@ def test_example_encoder_is_deterministic_protobuf_serialization():
             )
         )
         assert encoder.encode(ids, a, positions, labels, nsp) == example.SerializeToString(deterministic=True)
+
+
+def test_tfrecord_files_are_byte_for_byte_tensorflows(tmp_path):
+    rng = random.Random(1)
+    # Empty, short and long records; lengths around the 1 MB chunk boundary of the writer.
+    records = [b"", b"\x00", b"x" * 127, *(rng.randbytes(rng.randrange(1, 4000)) for _ in range(500))]
+    records += [rng.randbytes((1 << 20) - 16), rng.randbytes(3 << 20)]
+    with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as writer:
+        for record in records:
+            writer.write(record)
+    write_tfrecords(str(tmp_path / "ours.tfrecord"), records)
+    expected = (tmp_path / "tf.tfrecord").read_bytes()
+    assert (tmp_path / "ours.tfrecord").read_bytes() == expected
+    assert b"".join(tfrecord_frames(records, chunk_bytes=1)) == expected
+    assert [r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / "ours.tfrecord"))] == records
+    assert sorted(os.listdir(tmp_path)) == ["ours.tfrecord", "tf.tfrecord"]  # no temporary file left
+
+    def failing():
+        yield from records[:100]
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_tfrecords(str(tmp_path / "ours.tfrecord"), failing())
+    assert (tmp_path / "ours.tfrecord").read_bytes() == expected  # the complete file stays, nothing half-written
+    assert sorted(os.listdir(tmp_path)) == ["ours.tfrecord", "tf.tfrecord"]
+    # A URL goes through TensorFlow's file systems (ram:// here, gs:// on Cloud TPU): the same bytes.
+    write_tfrecords("ram://shards/ours.tfrecord", records)
+    with tf.io.gfile.GFile("ram://shards/ours.tfrecord", "rb") as f:
+        assert f.read() == expected
+    assert tf.io.gfile.listdir("ram://shards") == ["ours.tfrecord"]
+
+
+def test_the_local_runner_does_not_import_tensorflow(tmp_path):
+    code = (
+        "import sys; from workbench.training.pretraining_data import create_pretraining_data as c; "
+        "c(sys.argv[1], sys.argv[2], sys.argv[3], shards=2, workers=2, log=lambda *_: None); "
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code, CORPUS, str(tmp_path), VOCAB], capture_output=True, env=env)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert len(list_shards(str(tmp_path))) == 2 and (tmp_path / "stats.json").exists()
+
+
+def test_the_local_runner_refuses_a_url_output(tmp_path):
+    with pytest.raises(ValueError, match="output gs://bucket/phase1: the local runner writes to a local directory"):
+        create_pretraining_data(CORPUS, "gs://bucket/phase1", VOCAB, **QUIET)
 
 
 @pytest.fixture(scope="module")
