@@ -45,6 +45,7 @@ import math
 import os
 import random
 import struct
+from itertools import chain
 
 from workbench.files import atomic_path, write_text_atomic
 from workbench.text.wordpiece import basic_tokenize_with_offsets, check_vocab, wordpiece_with_offsets
@@ -229,11 +230,24 @@ class ExampleEncoder:
         self.seq, self.preds = max_seq_length, max_predictions
         self.varints = [_varint(i) for i in range(max(vocab_size, max_seq_length, 1 << 14))]
         self._headers = {}
-        # The other features have payloads of one length: one header each.
+        # Features whose payload has one length: one header each, and their
+        # payloads by count (a table lookup per instance instead of building them).
         self.mask_header = self.header(b"input_mask", False, max_seq_length)
         self.segment_header = self.header(b"segment_ids", False, max_seq_length)
         self.weights_header = self.header(b"masked_lm_weights", True, 4 * max_predictions)
         self.next_header = self.header(b"next_sentence_labels", False, 1)
+        self.masks = [b"\x01" * n + b"\x00" * (max_seq_length - n) for n in range(max_seq_length + 1)]
+        self.weights = [
+            b"\x00\x00\x80\x3f" * k + b"\x00\x00\x00\x00" * (max_predictions - k) for k in range(max_predictions + 1)
+        ]
+        # Varint payloads vary in length (ids >= 128 take 2-3 bytes): headers by payload length.
+        width = len(self.varints[-1])  # bytes of the largest id or position
+        self.ids_headers = [self.header(b"input_ids", False, n) for n in range(width * max_seq_length + 1)]
+        self.labels_headers = [self.header(b"masked_lm_ids", False, n) for n in range(width * max_predictions + 1)]
+        self.positions_headers = [
+            self.header(b"masked_lm_positions", False, n) for n in range(width * max_predictions + 1)
+        ]
+        self.one_byte_positions = max_seq_length <= 128  # every position is its own varint byte
 
     def _length(self, n):
         return self.varints[n] if n < len(self.varints) else _varint(n)
@@ -262,23 +276,25 @@ class ExampleEncoder:
         """One instance: `ids` the token ids with [CLS]/[SEP], `a_length` the
         segment-0 length ([CLS] A [SEP]), `positions`/`labels` the masked
         positions (ascending) and original ids."""
-        varint, header, n, k = self.varints, self.header, len(ids), len(positions)
+        varint, n, k = self.varints.__getitem__, len(ids), len(positions)
         pad, free = self.seq - n, self.preds - k
-        input_ids = b"".join([varint[i] for i in ids]) + b"\x00" * pad
-        label_ids = b"".join([varint[i] for i in labels]) + b"\x00" * free
-        position_ids = b"".join([varint[i] for i in positions]) + b"\x00" * free
+        input_ids = b"".join(map(varint, ids)) + b"\x00" * pad
+        label_ids = b"".join(map(varint, labels)) + b"\x00" * free
+        position_ids = (bytes(positions) if self.one_byte_positions else b"".join(map(varint, positions))) + (
+            b"\x00" * free
+        )
         features = b"".join(
             [  # map keys in sorted order, as deterministic serialization writes them
-                header(b"input_ids", False, len(input_ids)),
+                self.ids_headers[len(input_ids)],
                 input_ids,
                 self.mask_header,
-                b"\x01" * n + b"\x00" * pad,
-                header(b"masked_lm_ids", False, len(label_ids)),
+                self.masks[n],
+                self.labels_headers[len(label_ids)],
                 label_ids,
-                header(b"masked_lm_positions", False, len(position_ids)),
+                self.positions_headers[len(position_ids)],
                 position_ids,
                 self.weights_header,
-                b"\x00\x00\x80\x3f" * k + b"\x00\x00\x00\x00" * free,
+                self.weights[k],
                 self.next_header,
                 b"\x01" if is_random_next else b"\x00",
                 self.segment_header,
@@ -450,7 +466,7 @@ class ShardWriter:
             length += len(document[i])
             if i == len(document) - 1 or length >= target:
                 a_end = 1 + _randbelow(len(chunk) - 1, getrandbits) if len(chunk) >= 2 else 1
-                tokens_a = [t for sentence in chunk[:a_end] for t in sentence]
+                tokens_a = list(chain(*chunk[:a_end]))
                 is_random_next = len(chunk) == 1 or random_() < 0.5
                 if is_random_next:
                     other = index
@@ -466,7 +482,7 @@ class ShardWriter:
                             break
                     i -= len(chunk) - a_end  # put the unused sentences back
                 else:
-                    tokens_b = [t for sentence in chunk[a_end:] for t in sentence]
+                    tokens_b = list(chain(*chunk[a_end:]))
                 while len(tokens_a) + len(tokens_b) > max_tokens:
                     longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
                     if random_() < 0.5:
