@@ -380,3 +380,41 @@ def test_beam_runner_writes_the_local_runners_shards(three_files, tmp_path):
     for (x1, y1, _), (x2, y2, _) in zip(*batches):
         assert all(np.array_equal(x1[k], x2[k]) for k in x1) and np.array_equal(y1["mlm_logits"], y2["mlm_logits"])
     assert len(batches[0]) == 4 and batches[0][0][0]["token_ids"].shape == (16, 32)
+
+
+def test_benchmark_times_the_runs_and_checks_their_outputs(tmp_path):
+    from workbench.bench import pretraining_data as bench
+
+    corpus = tmp_path / "corpus.txt"
+    size = bench.make_corpus(str(corpus), 0.15)
+    with open(CORPUS, encoding="utf-8") as f:
+        copy = f.read().rstrip("\n") + "\n\n"
+    assert corpus.read_text(encoding="utf-8") == copy * 2 and size >= 150_000  # whole copies, at least 0.15 MB
+    lines = []
+    argv = ["--corpus", str(corpus), "--rounds", "1", "--dupe-factor", "1", "--max-seq-length", "32"]
+    argv += ["--max-predictions-per-seq", "5", "--work-dir", str(tmp_path), "--output", str(tmp_path / "rows.jsonl")]
+    rows = bench.main(argv, log=lines.append)
+    assert [r["run"] for r in rows] == [
+        "workbench, 1 shard, 1 worker",
+        "workbench, 2 shards, 1 worker",
+        "workbench, 2 shards, 2 workers",
+    ]
+    assert all(r["workers_byte_identical"] and r["cpu_s"] > 0 and r["wall_s"] > 0 for r in rows)
+    assert [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()] == rows
+    assert "| 1 | workbench, 2 shards, 2 workers |" in lines[-1] and "two_worker_speedup" in lines[-1]
+    assert sorted(os.listdir(tmp_path)) == ["corpus.txt", "rows.jsonl"]  # its work directory is removed
+    with pytest.raises(SystemExit):
+        bench.main(["--original", str(tmp_path)])
+
+
+def test_benchmark_compares_instances_not_bytes(tmp_path):
+    from workbench.bench.pretraining_data import same_instances
+
+    options = PretrainingDataOptions(max_seq_length=32, max_predictions_per_seq=5, dupe_factor=1)
+    for name, seed, shards in (("a", 1, 1), ("b", 1, 1), ("c", 2, 1), ("d", 1, 2)):
+        options.random_seed = seed
+        create_pretraining_data(CORPUS, str(tmp_path / name), VOCAB, options, shards=shards, workers=1, **QUIET)
+    same, count = same_instances(str(tmp_path / "a" / "*.tfrecord"), str(tmp_path / "b" / "*.tfrecord"))
+    assert same and count > 100
+    assert not same_instances(str(tmp_path / "a" / "*.tfrecord"), str(tmp_path / "c" / "*.tfrecord"))[0]
+    assert not same_instances(str(tmp_path / "d" / "*.tfrecord"), str(tmp_path / "d" / "part-00000*"))[0]

@@ -5,7 +5,8 @@ same load. Each round runs every configuration once, one process after the other
 workbench with 1 shard / 1 worker, 2 shards / 1 worker, 2 shards / 2 workers); rounds repeat, and the
 report gives each round's ratios and their range. Each run is a fresh process, measured whole (interpreter
 start and imports included, as a user pays them): wall time, CPU time of the process and all its worker
-processes (`os.wait4`), the largest process's peak RSS, and the load average when it started.
+processes (`os.wait4`), the largest process's peak RSS (the same call; this process stays small, as Linux
+counts a child's memory at fork), and the load average when it started.
 
 After every round the outputs are checked: the one-shard output must be the original's instance for
 instance (parsed features; the original serializes map entries in any order), and the two-shard output
@@ -21,6 +22,7 @@ Without `--original` only the workbench rows run.
 """
 
 import argparse
+import filecmp
 import json
 import os
 import shutil
@@ -138,14 +140,12 @@ def same_instances(pattern_a, pattern_b):
 
 
 def same_bytes(directory_a, directory_b):
+    """Whether two output directories hold the same TFRecord files, byte for byte (compared in chunks:
+    reading whole shards would make this process, and so every later child's peak RSS, large)."""
     names = sorted(n for n in os.listdir(directory_a) if n.endswith(".tfrecord"))
     if names != sorted(n for n in os.listdir(directory_b) if n.endswith(".tfrecord")):
         return False
-    for name in names:
-        with open(os.path.join(directory_a, name), "rb") as a, open(os.path.join(directory_b, name), "rb") as b:
-            if a.read() != b.read():
-                return False
-    return True
+    return all(filecmp.cmp(os.path.join(directory_a, n), os.path.join(directory_b, n), shallow=False) for n in names)
 
 
 def run(args, log=print):
@@ -183,7 +183,15 @@ def run(args, log=print):
             round_rows = rows[-(len(configurations) + bool(args.original)) :]
             checks = {"workers_byte_identical": same_bytes(outputs[2, 1], outputs[2, 2])}
             if args.original:
-                identical, count = same_instances(outputs["original"], os.path.join(outputs[1, 1], "*.tfrecord"))
+                # In a child process: TensorFlow imported here would make every later child's peak RSS
+                # at least this process's (Linux counts the memory a child had at fork before exec).
+                code = "import json, sys; from workbench.bench.pretraining_data import same_instances as s; "
+                code += "print(json.dumps(s(sys.argv[1], sys.argv[2])))"
+                pair = [outputs["original"], os.path.join(outputs[1, 1], "*.tfrecord")]
+                done = subprocess.run([sys.executable, "-c", code, *pair], env=env, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"comparing the outputs failed:\n{done.stderr[-3000:]}")
+                identical, count = json.loads(done.stdout.splitlines()[-1])
                 checks.update(one_shard_is_the_original=identical, instances=count)
             for row in round_rows:
                 row.update(round=round_number, corpus_mb=round(megabytes, 2), dupe_factor=args.dupe_factor, **checks)
@@ -234,7 +242,7 @@ def report(rows):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def main(argv=None, log=print):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--original", help="a checkout of google-research/bert (omit: workbench rows only)")
     parser.add_argument("--corpus", help="a corpus file (default: the sample corpus repeated to --corpus-mb)")
@@ -254,7 +262,7 @@ def main(argv=None):
         )
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
-    run(args)
+    return run(args, log=log)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,11 @@ calls, on token ids instead of strings; examples are encoded straight to the
 protobuf wire format. Both gave most of the speed (profiled: the shuffles of
 candidate positions and building `tf.train.Example`s were most of the time,
 tokenization about a tenth); `tests/test_pretraining_data.py` checks both
-against the library versions. Measurements: docs/pretraining-data.md.
+against the library versions. TFRecord files are framed here too
+(`tfrecord_frames`, checked byte for byte against TensorFlow's writer), so the
+local runner never imports TensorFlow, whose import alone cost as much CPU time
+as the algorithm on a 3 MB corpus. Measurements: docs/pretraining-data.md;
+benchmark: `python -m workbench.bench.pretraining_data`.
 """
 
 import array
@@ -557,10 +561,10 @@ def _write_shards(jobs):
 
 def _run_in_subprocesses(jobs, workers, output_dir):
     """Shards in `workers` processes, each taking every `workers`-th shard: this
-    one and `workers - 1` fresh Python processes (each pays a TensorFlow start,
-    6.5 CPU s on the dev box; not fork: the parent may run TensorFlow threads;
-    not multiprocessing's spawn: it re-imports the caller's main script). Jobs
-    and results travel as files."""
+    one and `workers - 1` fresh Python processes (they import no TensorFlow, so
+    one starts in about 0.1 s; not fork: the caller may have TensorFlow threads
+    running; not multiprocessing's spawn: it re-imports the caller's main
+    script). Jobs and results travel as files."""
     import concurrent.futures
     import pickle
     import subprocess
