@@ -562,7 +562,7 @@ def _write_shards(jobs):
 def _run_in_subprocesses(jobs, workers, output_dir):
     """Shards in `workers` processes, each taking every `workers`-th shard: this
     one and `workers - 1` fresh Python processes (they import no TensorFlow, so
-    one starts in about 0.1 s; not fork: the caller may have TensorFlow threads
+    one starts in about 0.1 CPU s; not fork: the caller may have TensorFlow threads
     running; not multiprocessing's spawn: it re-imports the caller's main
     script). Jobs and results travel as files."""
     import concurrent.futures
