@@ -184,9 +184,10 @@ def test_fast_shuffle_draws_as_random_shuffle():
         assert a == b and library.getstate() == fast.getstate()
 
 
-def test_example_encoder_is_deterministic_protobuf_serialization():
-    rng = random.Random(0)
-    seq, preds = 40, 6
+@pytest.mark.parametrize("seq", [40, 300])  # positions of one varint byte, and of two
+def test_example_encoder_is_deterministic_protobuf_serialization(seq):
+    rng = random.Random(seq)
+    preds = 6
     encoder = ExampleEncoder(seq, preds, 30522)
 
     def ints(values):
@@ -234,6 +235,9 @@ def test_tfrecord_files_are_byte_for_byte_tensorflows(tmp_path):
 
     def failing():
         yield from records[:100]
+        # While writing, the temporary name is no *.tfrecord: readers glob for those (TensorFlow's glob
+        # matches dot files too), so a crash here leaves nothing that reads as a shard.
+        assert sorted(os.listdir(tmp_path)) == ["ours.tfrecord", "ours.tfrecord.tmp", "tf.tfrecord"]
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):

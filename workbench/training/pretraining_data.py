@@ -51,7 +51,7 @@ import random
 import struct
 from itertools import chain
 
-from workbench.files import atomic_path, write_text_atomic
+from workbench.files import write_text_atomic
 from workbench.text.wordpiece import basic_tokenize_with_offsets, check_vocab, wordpiece_with_offsets
 
 FEATURES = (
@@ -351,17 +351,26 @@ def write_tfrecords(path, records):
     """A TFRecord file of `records` at `path`, under a temporary name until
     complete. Local paths are written without TensorFlow; URLs through
     `tf.io.gfile` (the same bytes)."""
+    # The temporary name must not end in .tfrecord: readers glob `*.tfrecord`,
+    # and TensorFlow's glob matches dot files (workbench.files.atomic_path's
+    # ".tmp-...-<name>" would be read as a shard after a crash).
     path = os.fspath(path)
+    tmp = path + ".tmp"
     if not is_url(path):
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            f.writelines(tfrecord_frames(records))
+        try:
+            with open(tmp, "wb") as f:
+                f.writelines(tfrecord_frames(records))
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
         return
     import tensorflow as tf
 
-    with tf.io.gfile.GFile(path + ".tmp", "wb") as f:
+    with tf.io.gfile.GFile(tmp, "wb") as f:
         for chunk in tfrecord_frames(records):
             f.write(chunk)
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 # ---- tokenizing ------------------------------------------------------------------------------------
