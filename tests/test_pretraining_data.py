@@ -26,6 +26,8 @@ from workbench.training.pretraining_data import (
     parse_example,
     shard_of,
     shards_for_size,
+    tfrecord_frames,
+    write_tfrecords,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,9 +184,10 @@ def test_fast_shuffle_draws_as_random_shuffle():
         assert a == b and library.getstate() == fast.getstate()
 
 
-def test_example_encoder_is_deterministic_protobuf_serialization():
-    rng = random.Random(0)
-    seq, preds = 40, 6
+@pytest.mark.parametrize("seq", [40, 300])  # positions of one varint byte, and of two
+def test_example_encoder_is_deterministic_protobuf_serialization(seq):
+    rng = random.Random(seq)
+    preds = 6
     encoder = ExampleEncoder(seq, preds, 30522)
 
     def ints(values):
@@ -213,6 +216,56 @@ def test_example_encoder_is_deterministic_protobuf_serialization():
             )
         )
         assert encoder.encode(ids, a, positions, labels, nsp) == example.SerializeToString(deterministic=True)
+
+
+def test_tfrecord_files_are_byte_for_byte_tensorflows(tmp_path):
+    rng = random.Random(1)
+    # Empty, short and long records; lengths around the 1 MB chunk boundary of the writer.
+    records = [b"", b"\x00", b"x" * 127, *(rng.randbytes(rng.randrange(1, 4000)) for _ in range(500))]
+    records += [rng.randbytes((1 << 20) - 16), rng.randbytes(3 << 20)]
+    with tf.io.TFRecordWriter(str(tmp_path / "tf.tfrecord")) as writer:
+        for record in records:
+            writer.write(record)
+    write_tfrecords(str(tmp_path / "ours.tfrecord"), records)
+    expected = (tmp_path / "tf.tfrecord").read_bytes()
+    assert (tmp_path / "ours.tfrecord").read_bytes() == expected
+    assert b"".join(tfrecord_frames(records, chunk_bytes=1)) == expected
+    assert [r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / "ours.tfrecord"))] == records
+    assert sorted(os.listdir(tmp_path)) == ["ours.tfrecord", "tf.tfrecord"]  # no temporary file left
+
+    def failing():
+        yield from records[:100]
+        # While writing, the temporary name is no *.tfrecord: readers glob for those (TensorFlow's glob
+        # matches dot files too), so a crash here leaves nothing that reads as a shard.
+        assert sorted(os.listdir(tmp_path)) == ["ours.tfrecord", "ours.tfrecord.tmp", "tf.tfrecord"]
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_tfrecords(str(tmp_path / "ours.tfrecord"), failing())
+    assert (tmp_path / "ours.tfrecord").read_bytes() == expected  # the complete file stays, nothing half-written
+    assert sorted(os.listdir(tmp_path)) == ["ours.tfrecord", "tf.tfrecord"]
+    # A URL goes through TensorFlow's file systems (ram:// here, gs:// on Cloud TPU): the same bytes.
+    write_tfrecords("ram://shards/ours.tfrecord", records)
+    with tf.io.gfile.GFile("ram://shards/ours.tfrecord", "rb") as f:
+        assert f.read() == expected
+    assert tf.io.gfile.listdir("ram://shards") == ["ours.tfrecord"]
+
+
+def test_the_local_runner_does_not_import_tensorflow(tmp_path):
+    code = (
+        "import sys; from workbench.training.pretraining_data import create_pretraining_data as c; "
+        "c(sys.argv[1], sys.argv[2], sys.argv[3], shards=2, workers=2, log=lambda *_: None); "
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code, CORPUS, str(tmp_path), VOCAB], capture_output=True, env=env)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert len(list_shards(str(tmp_path))) == 2 and (tmp_path / "stats.json").exists()
+
+
+def test_the_local_runner_refuses_a_url_output(tmp_path):
+    with pytest.raises(ValueError, match="output gs://bucket/phase1: the local runner writes to a local directory"):
+        create_pretraining_data(CORPUS, "gs://bucket/phase1", VOCAB, **QUIET)
 
 
 @pytest.fixture(scope="module")
@@ -331,3 +384,41 @@ def test_beam_runner_writes_the_local_runners_shards(three_files, tmp_path):
     for (x1, y1, _), (x2, y2, _) in zip(*batches):
         assert all(np.array_equal(x1[k], x2[k]) for k in x1) and np.array_equal(y1["mlm_logits"], y2["mlm_logits"])
     assert len(batches[0]) == 4 and batches[0][0][0]["token_ids"].shape == (16, 32)
+
+
+def test_benchmark_times_the_runs_and_checks_their_outputs(tmp_path):
+    from workbench.bench import pretraining_data as bench
+
+    corpus = tmp_path / "corpus.txt"
+    size = bench.make_corpus(str(corpus), 0.15)
+    with open(CORPUS, encoding="utf-8") as f:
+        copy = f.read().rstrip("\n") + "\n\n"
+    assert corpus.read_text(encoding="utf-8") == copy * 2 and size >= 150_000  # whole copies, at least 0.15 MB
+    lines = []
+    argv = ["--corpus", str(corpus), "--rounds", "1", "--dupe-factor", "1", "--max-seq-length", "32"]
+    argv += ["--max-predictions-per-seq", "5", "--work-dir", str(tmp_path), "--output", str(tmp_path / "rows.jsonl")]
+    rows = bench.main(argv, log=lines.append)
+    assert [r["run"] for r in rows] == [
+        "workbench, 1 shard, 1 worker",
+        "workbench, 2 shards, 1 worker",
+        "workbench, 2 shards, 2 workers",
+    ]
+    assert all(r["workers_byte_identical"] and r["cpu_s"] > 0 and r["wall_s"] > 0 for r in rows)
+    assert [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()] == rows
+    assert "| 1 | workbench, 2 shards, 2 workers |" in lines[-1] and "two_worker_speedup" in lines[-1]
+    assert sorted(os.listdir(tmp_path)) == ["corpus.txt", "rows.jsonl"]  # its work directory is removed
+    with pytest.raises(SystemExit):
+        bench.main(["--original", str(tmp_path)])
+
+
+def test_benchmark_compares_instances_not_bytes(tmp_path):
+    from workbench.bench.pretraining_data import same_instances
+
+    options = PretrainingDataOptions(max_seq_length=32, max_predictions_per_seq=5, dupe_factor=1)
+    for name, seed, shards in (("a", 1, 1), ("b", 1, 1), ("c", 2, 1), ("d", 1, 2)):
+        options.random_seed = seed
+        create_pretraining_data(CORPUS, str(tmp_path / name), VOCAB, options, shards=shards, workers=1, **QUIET)
+    same, count = same_instances(str(tmp_path / "a" / "*.tfrecord"), str(tmp_path / "b" / "*.tfrecord"))
+    assert same and count > 100
+    assert not same_instances(str(tmp_path / "a" / "*.tfrecord"), str(tmp_path / "c" / "*.tfrecord"))[0]
+    assert not same_instances(str(tmp_path / "d" / "*.tfrecord"), str(tmp_path / "d" / "part-00000*"))[0]

@@ -32,7 +32,11 @@ calls, on token ids instead of strings; examples are encoded straight to the
 protobuf wire format. Both gave most of the speed (profiled: the shuffles of
 candidate positions and building `tf.train.Example`s were most of the time,
 tokenization about a tenth); `tests/test_pretraining_data.py` checks both
-against the library versions. Measurements: docs/pretraining-data.md.
+against the library versions. TFRecord files are framed here too
+(`tfrecord_frames`, checked byte for byte against TensorFlow's writer), so the
+local runner never imports TensorFlow, whose import alone cost as much CPU time
+as the algorithm on a 3 MB corpus. Measurements: docs/pretraining-data.md;
+benchmark: `python -m workbench.bench.pretraining_data`.
 """
 
 import array
@@ -44,7 +48,10 @@ import json
 import math
 import os
 import random
+import struct
+from itertools import chain
 
+from workbench.files import write_text_atomic
 from workbench.text.wordpiece import basic_tokenize_with_offsets, check_vocab, wordpiece_with_offsets
 
 FEATURES = (
@@ -227,11 +234,24 @@ class ExampleEncoder:
         self.seq, self.preds = max_seq_length, max_predictions
         self.varints = [_varint(i) for i in range(max(vocab_size, max_seq_length, 1 << 14))]
         self._headers = {}
-        # The other features have payloads of one length: one header each.
+        # Features whose payload has one length: one header each, and their
+        # payloads by count (a table lookup per instance instead of building them).
         self.mask_header = self.header(b"input_mask", False, max_seq_length)
         self.segment_header = self.header(b"segment_ids", False, max_seq_length)
         self.weights_header = self.header(b"masked_lm_weights", True, 4 * max_predictions)
         self.next_header = self.header(b"next_sentence_labels", False, 1)
+        self.masks = [b"\x01" * n + b"\x00" * (max_seq_length - n) for n in range(max_seq_length + 1)]
+        self.weights = [
+            b"\x00\x00\x80\x3f" * k + b"\x00\x00\x00\x00" * (max_predictions - k) for k in range(max_predictions + 1)
+        ]
+        # Varint payloads vary in length (ids >= 128 take 2-3 bytes): headers by payload length.
+        width = len(self.varints[-1])  # bytes of the largest id or position
+        self.ids_headers = [self.header(b"input_ids", False, n) for n in range(width * max_seq_length + 1)]
+        self.labels_headers = [self.header(b"masked_lm_ids", False, n) for n in range(width * max_predictions + 1)]
+        self.positions_headers = [
+            self.header(b"masked_lm_positions", False, n) for n in range(width * max_predictions + 1)
+        ]
+        self.one_byte_positions = max_seq_length <= 128  # every position is its own varint byte
 
     def _length(self, n):
         return self.varints[n] if n < len(self.varints) else _varint(n)
@@ -260,23 +280,25 @@ class ExampleEncoder:
         """One instance: `ids` the token ids with [CLS]/[SEP], `a_length` the
         segment-0 length ([CLS] A [SEP]), `positions`/`labels` the masked
         positions (ascending) and original ids."""
-        varint, header, n, k = self.varints, self.header, len(ids), len(positions)
+        varint, n, k = self.varints.__getitem__, len(ids), len(positions)
         pad, free = self.seq - n, self.preds - k
-        input_ids = b"".join([varint[i] for i in ids]) + b"\x00" * pad
-        label_ids = b"".join([varint[i] for i in labels]) + b"\x00" * free
-        position_ids = b"".join([varint[i] for i in positions]) + b"\x00" * free
+        input_ids = b"".join(map(varint, ids)) + b"\x00" * pad
+        label_ids = b"".join(map(varint, labels)) + b"\x00" * free
+        position_ids = (bytes(positions) if self.one_byte_positions else b"".join(map(varint, positions))) + (
+            b"\x00" * free
+        )
         features = b"".join(
             [  # map keys in sorted order, as deterministic serialization writes them
-                header(b"input_ids", False, len(input_ids)),
+                self.ids_headers[len(input_ids)],
                 input_ids,
                 self.mask_header,
-                b"\x01" * n + b"\x00" * pad,
-                header(b"masked_lm_ids", False, len(label_ids)),
+                self.masks[n],
+                self.labels_headers[len(label_ids)],
                 label_ids,
-                header(b"masked_lm_positions", False, len(position_ids)),
+                self.positions_headers[len(position_ids)],
                 position_ids,
                 self.weights_header,
-                b"\x00\x00\x80\x3f" * k + b"\x00\x00\x00\x00" * free,
+                self.weights[k],
                 self.next_header,
                 b"\x01" if is_random_next else b"\x00",
                 self.segment_header,
@@ -284,6 +306,71 @@ class ExampleEncoder:
             ]
         )
         return b"\x0a" + self._length(len(features)) + features
+
+
+# ---- TFRecord files ------------------------------------------------------------------------------
+_CRC_MASK_DELTA = 0xA282EAD8
+
+
+def tfrecord_frames(records, chunk_bytes=1 << 20):
+    """`records` (bytes) in TFRecord framing, joined into chunks of about
+    `chunk_bytes`: per record its length (uint64, little-endian), the masked
+    CRC-32C of those 8 bytes, the record, the masked CRC-32C of the record, as
+    TensorFlow's `TFRecordWriter` writes them (uncompressed). Written here so
+    that the local runner needs no TensorFlow: importing it costs 5-6 CPU s per
+    process, as much as the algorithm on a 3 MB corpus. The CRC is
+    google-crc32c's C implementation (0.2 us per 750-byte record)."""
+    from google_crc32c import value as crc32c
+
+    pack_length, pack_crc, delta = struct.Struct("<Q").pack, struct.Struct("<I").pack, _CRC_MASK_DELTA
+    chunk, size = [], 0
+    for record in records:
+        length = pack_length(len(record))
+        crc_length, crc_record = crc32c(length), crc32c(record)
+        chunk += (
+            length,
+            pack_crc((((crc_length >> 15) | (crc_length << 17)) + delta) & 0xFFFFFFFF),
+            record,
+            pack_crc((((crc_record >> 15) | (crc_record << 17)) + delta) & 0xFFFFFFFF),
+        )
+        size += len(record) + 16
+        if size >= chunk_bytes:
+            yield b"".join(chunk)
+            chunk, size = [], 0
+    if chunk:
+        yield b"".join(chunk)
+
+
+def is_url(path):
+    """A path with a scheme (gs://, s3://, ram://, file://): written through
+    TensorFlow's file systems; anything else is a local path."""
+    return "://" in os.fspath(path)
+
+
+def write_tfrecords(path, records):
+    """A TFRecord file of `records` at `path`, under a temporary name until
+    complete. Local paths are written without TensorFlow; URLs through
+    `tf.io.gfile` (the same bytes)."""
+    # The temporary name must not end in .tfrecord: readers glob `*.tfrecord`,
+    # and TensorFlow's glob matches dot files (workbench.files.atomic_path's
+    # ".tmp-...-<name>" would be read as a shard after a crash).
+    path = os.fspath(path)
+    tmp = path + ".tmp"
+    if not is_url(path):
+        try:
+            with open(tmp, "wb") as f:
+                f.writelines(tfrecord_frames(records))
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(tmp, "wb") as f:
+        for chunk in tfrecord_frames(records):
+            f.write(chunk)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 # ---- tokenizing ------------------------------------------------------------------------------------
@@ -371,16 +458,11 @@ class ShardWriter:
         return records, stats
 
     def write(self, documents, path):
-        """Write the shard's TFRecord file at `path` (any filesystem TensorFlow
-        writes; a temporary name until complete) and return its statistics."""
-        import tensorflow as tf
-
+        """Write the shard's TFRecord file at `path` (a local path, or a URL such
+        as gs://... that TensorFlow writes; complete or absent) and return its
+        statistics."""
         records, stats = self.records(documents)
-        tmp = path + ".tmp"
-        with tf.io.TFRecordWriter(tmp) as writer:
-            for record in records:
-                writer.write(record)
-        tf.io.gfile.rename(tmp, path, overwrite=True)
+        write_tfrecords(path, records)
         return dict(stats)
 
     def _document_instances(self, documents, index, rng, records, stats):
@@ -397,7 +479,7 @@ class ShardWriter:
             length += len(document[i])
             if i == len(document) - 1 or length >= target:
                 a_end = 1 + _randbelow(len(chunk) - 1, getrandbits) if len(chunk) >= 2 else 1
-                tokens_a = [t for sentence in chunk[:a_end] for t in sentence]
+                tokens_a = list(chain(*chunk[:a_end]))
                 is_random_next = len(chunk) == 1 or random_() < 0.5
                 if is_random_next:
                     other = index
@@ -413,7 +495,7 @@ class ShardWriter:
                             break
                     i -= len(chunk) - a_end  # put the unused sentences back
                 else:
-                    tokens_b = [t for sentence in chunk[a_end:] for t in sentence]
+                    tokens_b = list(chain(*chunk[a_end:]))
                 while len(tokens_a) + len(tokens_b) > max_tokens:
                     longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
                     if random_() < 0.5:
@@ -488,10 +570,10 @@ def _write_shards(jobs):
 
 def _run_in_subprocesses(jobs, workers, output_dir):
     """Shards in `workers` processes, each taking every `workers`-th shard: this
-    one and `workers - 1` fresh Python processes (each pays a TensorFlow start,
-    6.5 CPU s on the dev box; not fork: the parent may run TensorFlow threads;
-    not multiprocessing's spawn: it re-imports the caller's main script). Jobs
-    and results travel as files."""
+    one and `workers - 1` fresh Python processes (they import no TensorFlow, so
+    one starts in about 0.1 CPU s; not fork: the caller may have TensorFlow threads
+    running; not multiprocessing's spawn: it re-imports the caller's main
+    script). Jobs and results travel as files."""
     import concurrent.futures
     import pickle
     import subprocess
@@ -585,12 +667,15 @@ def summarize(results, shards, options):
 
 
 def write_stats(output_dir, stats):
-    """`stats.json` (any filesystem TensorFlow writes; complete or absent)."""
+    """`stats.json` (local, or a URL TensorFlow writes; complete or absent)."""
+    path, text = os.path.join(output_dir, "stats.json"), json.dumps(stats, indent=1) + "\n"
+    if not is_url(path):
+        write_text_atomic(path, text)
+        return
     import tensorflow as tf
 
-    path = os.path.join(output_dir, "stats.json")
     with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-        f.write(json.dumps(stats, indent=1) + "\n")
+        f.write(text)
     tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
@@ -630,6 +715,11 @@ def create_pretraining_data(
     """
     options = options or PretrainingDataOptions()
     options.validate()
+    if is_url(output_dir):
+        raise ValueError(
+            f"output {output_dir}: the local runner writes to a local directory (its worker files go there too); "
+            "for gs:// and other remote file systems use the Beam runner (--runner beam)"
+        )
     tokens = load_vocab_tokens(vocab)
     paths = list_inputs(inputs)
     if shard_size_mb is not None:

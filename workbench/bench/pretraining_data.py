@@ -1,0 +1,269 @@
+"""Benchmark: `pretraining-data` beside the original `create_pretraining_data.py`, same corpus and settings.
+
+Why this shape: the dev machines are shared, so a ratio is only meaningful when both sides run under the
+same load. Each round runs every configuration once, one process after the other (the original, then the
+workbench with 1 shard / 1 worker, 2 shards / 1 worker, 2 shards / 2 workers); rounds repeat, and the
+report gives each round's ratios and their range. Each run is a fresh process, measured whole (interpreter
+start and imports included, as a user pays them): wall time, CPU time of the process and all its worker
+processes (`os.wait4`), the largest process's peak RSS (the same call; this process stays small, as Linux
+counts a child's memory at fork), and the load average when it started.
+
+After every round the outputs are checked: the one-shard output must be the original's instance for
+instance (parsed features; the original serializes map entries in any order), and the two-shard output
+must be byte-identical with one and with two workers.
+
+The original script is not part of the workbench: pass `--original` a checkout of
+https://github.com/google-research/bert (its `create_pretraining_data.py` and `tokenization.py` are run
+unchanged; they are TensorFlow 1 code, so the launcher gives them `tensorflow.compat.v1` as `tensorflow`).
+Without `--original` only the workbench rows run.
+
+    python -m workbench.bench.pretraining_data --original ~/bert --corpus-mb 3 --rounds 3 \\
+        --output results/bench-pretraining-data.jsonl
+"""
+
+import argparse
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SAMPLE_CORPUS = os.path.join(ROOT, "data", "samples", "pretraining", "corpus.txt")
+SAMPLE_VOCAB = os.path.join(ROOT, "data", "samples", "vocab.txt")
+
+# Runs the original script as its own `__main__`, with TensorFlow's v1 API under the name it imports.
+_ORIGINAL_LAUNCHER = (
+    "import runpy, sys; import tensorflow.compat.v1 as tf; sys.modules['tensorflow'] = tf; "
+    "sys.path.insert(0, sys.argv[1]); sys.argv = sys.argv[1:]; "
+    "sys.argv[0] = sys.argv[0] + '/create_pretraining_data.py'; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+def make_corpus(path, megabytes, source=SAMPLE_CORPUS):
+    """`source` repeated (whole copies, a blank line between them so no document spans two) until the
+    file holds at least `megabytes` MB; returns its size in bytes."""
+    with open(source, encoding="utf-8") as f:
+        text = f.read().rstrip("\n") + "\n\n"
+    copies = max(1, -(-int(megabytes * 1e6) // len(text.encode("utf-8"))))
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text * copies)
+    return os.path.getsize(path)
+
+
+def measure(command, env=None, cwd=None):
+    """Run `command` to the end; its wall time, CPU time (with every process it waited for) and the peak
+    RSS of its largest process. Output goes to a log that is shown only when the command fails."""
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryFile() as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            log.seek(0)
+            raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{log.read().decode()[-3000:]}")
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "load_average": round(load, 2),
+    }
+
+
+def original_command(original_dir, corpus, output_file, vocab, args):
+    return [
+        sys.executable,
+        "-c",
+        _ORIGINAL_LAUNCHER,
+        os.path.abspath(original_dir),
+        f"--input_file={corpus}",
+        f"--output_file={output_file}",
+        f"--vocab_file={vocab}",
+        f"--max_seq_length={args.max_seq_length}",
+        f"--max_predictions_per_seq={args.max_predictions_per_seq}",
+        f"--dupe_factor={args.dupe_factor}",
+        f"--random_seed={args.random_seed}",
+        "--do_lower_case=True",
+    ]
+
+
+def workbench_command(corpus, output_dir, vocab, args, shards, workers):
+    return [
+        sys.executable,
+        "-m",
+        "workbench",
+        "pretraining-data",
+        "--input",
+        corpus,
+        "--output",
+        output_dir,
+        "--vocab",
+        vocab,
+        "--max-seq-length",
+        str(args.max_seq_length),
+        "--max-predictions-per-seq",
+        str(args.max_predictions_per_seq),
+        "--dupe-factor",
+        str(args.dupe_factor),
+        "--random-seed",
+        str(args.random_seed),
+        "--shards",
+        str(shards),
+        "--workers",
+        str(workers),
+    ]
+
+
+def same_instances(pattern_a, pattern_b):
+    """(identical, instances): whether the TFRecord files matching two patterns hold the same instances
+    in the same order, compared as parsed features (streamed: a 3 MB corpus gives 200k instances)."""
+    import itertools
+
+    import tensorflow as tf
+
+    def features(record):
+        example = tf.train.Example.FromString(record.numpy())
+        return {k: list(v.int64_list.value) or list(v.float_list.value) for k, v in example.features.feature.items()}
+
+    a, b = (tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(p))) for p in (pattern_a, pattern_b))
+    count = 0
+    for x, y in itertools.zip_longest(a, b):
+        if x is None or y is None or features(x) != features(y):
+            return False, count
+        count += 1
+    return True, count
+
+
+def same_bytes(directory_a, directory_b):
+    """Whether two output directories hold the same TFRecord files, byte for byte (compared in chunks:
+    reading whole shards would make this process, and so every later child's peak RSS, large)."""
+    names = sorted(n for n in os.listdir(directory_a) if n.endswith(".tfrecord"))
+    if names != sorted(n for n in os.listdir(directory_b) if n.endswith(".tfrecord")):
+        return False
+    return all(filecmp.cmp(os.path.join(directory_a, n), os.path.join(directory_b, n), shallow=False) for n in names)
+
+
+def run(args, log=print):
+    """Run the rounds; return the list of result rows (also appended to `args.output` as JSON lines)."""
+    work = tempfile.mkdtemp(prefix="bench-pretraining-data-", dir=args.work_dir)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        corpus = args.corpus or os.path.join(work, "corpus.txt")
+        if not args.corpus:
+            make_corpus(corpus, args.corpus_mb)
+        megabytes = os.path.getsize(corpus) / 1e6
+        vocab = os.path.abspath(args.vocab)
+        configurations = [
+            ("workbench, 1 shard, 1 worker", 1, 1),
+            ("workbench, 2 shards, 1 worker", 2, 1),
+            ("workbench, 2 shards, 2 workers", 2, 2),
+        ]
+        rows = []
+        for round_number in range(1, args.rounds + 1):
+            outputs = {}
+            if args.original:
+                os.makedirs(os.path.join(work, "original"), exist_ok=True)
+                output = os.path.join(work, "original", "out.tfrecord")
+                command = original_command(args.original, corpus, output, vocab, args)
+                rows.append(dict(measure(command, env=env), run="original create_pretraining_data.py"))
+                outputs["original"] = output
+            for name, shards, workers in configurations:
+                output = os.path.join(work, f"wb-{shards}-{workers}")
+                shutil.rmtree(output, ignore_errors=True)
+                rows.append(
+                    dict(measure(workbench_command(corpus, output, vocab, args, shards, workers), env=env), run=name)
+                )
+                outputs[shards, workers] = output
+            round_rows = rows[-(len(configurations) + bool(args.original)) :]
+            checks = {"workers_byte_identical": same_bytes(outputs[2, 1], outputs[2, 2])}
+            if args.original:
+                # In a child process: TensorFlow imported here would make every later child's peak RSS
+                # at least this process's (Linux counts the memory a child had at fork before exec).
+                code = "import json, sys; from workbench.bench.pretraining_data import same_instances as s; "
+                code += "print(json.dumps(s(sys.argv[1], sys.argv[2])))"
+                pair = [outputs["original"], os.path.join(outputs[1, 1], "*.tfrecord")]
+                done = subprocess.run([sys.executable, "-c", code, *pair], env=env, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"comparing the outputs failed:\n{done.stderr[-3000:]}")
+                identical, count = json.loads(done.stdout.splitlines()[-1])
+                checks.update(one_shard_is_the_original=identical, instances=count)
+            for row in round_rows:
+                row.update(round=round_number, corpus_mb=round(megabytes, 2), dupe_factor=args.dupe_factor, **checks)
+                log(json.dumps(row))
+            if not all(v for k, v in checks.items() if k != "instances"):
+                raise AssertionError(f"round {round_number}: outputs differ: {checks}")
+        if args.output:
+            os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+            with open(args.output, "a", encoding="utf-8") as f:
+                f.writelines(json.dumps(row) + "\n" for row in rows)
+        log(report(rows))
+        return rows
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def ratios(rows):
+    """Per round: original / workbench (CPU and wall, 1 shard 1 worker) and the worker speed-up
+    (wall of 2 shards on 1 worker / on 2 workers); each a list over the rounds."""
+    by_round = {}
+    for row in rows:
+        by_round.setdefault(row["round"], {})[row["run"]] = row
+    out = {"cpu_ratio": [], "wall_ratio": [], "two_worker_speedup": []}
+    for runs in by_round.values():
+        one = runs["workbench, 1 shard, 1 worker"]
+        if "original create_pretraining_data.py" in runs:
+            original = runs["original create_pretraining_data.py"]
+            out["cpu_ratio"].append(round(original["cpu_s"] / one["cpu_s"], 1))
+            out["wall_ratio"].append(round(original["wall_s"] / one["wall_s"], 1))
+        two = runs["workbench, 2 shards, 1 worker"]["wall_s"] / runs["workbench, 2 shards, 2 workers"]["wall_s"]
+        out["two_worker_speedup"].append(round(two, 2))
+    return out
+
+
+def report(rows):
+    """A Markdown table of the rows and the ratios per round."""
+    lines = ["| round | run | wall s | CPU s | peak RSS (largest process) | load average at start |"]
+    lines.append("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        lines.append(
+            f"| {row['round']} | {row['run']} | {row['wall_s']:.1f} | {row['cpu_s']:.1f} | "
+            f"{row['peak_rss_mb']:,} MB | {row['load_average']:.1f} |"
+        )
+    lines.append("")
+    for name, values in ratios(rows).items():
+        if values:
+            lines.append(f"{name}: {values} (range {min(values)}-{max(values)})")
+    return "\n".join(lines)
+
+
+def main(argv=None, log=print):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--original", help="a checkout of google-research/bert (omit: workbench rows only)")
+    parser.add_argument("--corpus", help="a corpus file (default: the sample corpus repeated to --corpus-mb)")
+    parser.add_argument("--corpus-mb", type=float, default=3.0)
+    parser.add_argument("--vocab", default=SAMPLE_VOCAB)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--max-predictions-per-seq", type=int, default=20)
+    parser.add_argument("--dupe-factor", type=int, default=10)
+    parser.add_argument("--random-seed", type=int, default=12345)
+    parser.add_argument("--work-dir", default=None, help="where the corpus and outputs go (removed at the end)")
+    parser.add_argument("--output", help="append the rows to this JSON-lines file")
+    args = parser.parse_args(argv)
+    if args.original and not os.path.isfile(os.path.join(args.original, "create_pretraining_data.py")):
+        parser.error(
+            f"--original {args.original}: no create_pretraining_data.py there (a google-research/bert checkout)"
+        )
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, got {args.rounds}")
+    return run(args, log=log)
+
+
+if __name__ == "__main__":
+    main()
