@@ -1,0 +1,208 @@
+"""Multi-worker training: 2 worker processes on 127.0.0.1 (TF_CONFIG, free ports) under
+`strategy="multi_worker"` train as one process with the same global batch, only the chief writes,
+and a run killed mid-way resumes on restart to the same result (docs/clusters.md).
+
+The models have no dropout: with dropout each replica draws its own masks for its slice of the
+batch, so the losses match one process only in distribution, not value by value.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLES = os.path.join(ROOT, "data", "samples")
+VOCAB = os.path.join(SAMPLES, "vocab.txt")
+CORPUS = os.path.join(SAMPLES, "pretraining", "corpus.txt")
+
+pytestmark = pytest.mark.slow
+
+# The child: optionally kill itself right after it publishes its first checkpoint (the fault suite's hook).
+CHILD = r"""
+import json, os, signal, sys
+kind, args, out, kill_after_checkpoint = json.loads(sys.argv[1])
+if kill_after_checkpoint:
+    real = os.replace
+    def replace(src, dst):
+        real(src, dst)
+        if os.path.basename(dst) == "latest":
+            print("KILLED after", open(dst).read().strip(), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.replace = replace
+import workbench  # noqa: F401
+if kind == "finetune":
+    from workbench.training.finetune import finetune as run
+else:
+    from workbench.training.pretrain import pretrain as run
+result = run(**args)
+with open(out, "w") as f:
+    json.dump({"metrics": result.metrics, "loss": result.history["loss"].tolist(), "rows": len(result.rows)}, f)
+"""
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def launch(tmp_path, kind, args, name, kill_chief=False, timeout=300):
+    """Run `kind(**args)` in 2 worker processes; return their JSON outputs (None for a killed one)."""
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    procs, outs = [], []
+    for index in range(2):
+        scratch = tmp_path / f"{name}-tmp{index}"  # each worker's temporary directory: empty at the end
+        scratch.mkdir()
+        env = dict(
+            os.environ,
+            PYTHONPATH=ROOT,
+            TF_CPP_MIN_LOG_LEVEL="2",
+            TMPDIR=str(scratch),
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        )
+        out = str(tmp_path / f"{name}-{index}.json")
+        outs.append(out)
+        child = json.dumps([kind, args, out, kill_chief and index == 0])
+        log = open(tmp_path / f"{name}-{index}.log", "w")
+        procs.append(subprocess.Popen([sys.executable, "-c", CHILD, child], env=env, stdout=log, stderr=log))
+    began = time.monotonic()
+    while any(p.poll() is None for p in procs):
+        if kill_chief and procs[0].poll() is not None and procs[1].poll() is None:
+            procs[1].kill()  # its peer is gone: its next collective would wait for it
+        if time.monotonic() - began > timeout:
+            for p in procs:
+                p.kill()
+            pytest.fail(f"{name}: workers still running after {timeout} s")
+        time.sleep(0.2)
+    logs = [(tmp_path / f"{name}-{i}.log").read_text() for i in range(2)]
+    if kill_chief:
+        assert procs[0].returncode == -9 and "KILLED after step-" in logs[0], logs[0][-3000:]
+        return None
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, log[-4000:]
+    for index in range(2):
+        assert not os.listdir(tmp_path / f"{name}-tmp{index}"), f"worker {index} left temporary files"
+    return [json.load(open(out)) for out in outs]
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    """A 2-layer encoder without dropout, as a preset directory both runs start from."""
+    import keras
+
+    from workbench.checkpoints.load import save_pretrained
+    from workbench.models.config import BertConfig
+    from workbench.models.encoder import BertEncoder
+    from workbench.text.tokenizer import BertTokenizer
+
+    keras.utils.set_random_seed(3)
+    tokenizer = BertTokenizer(VOCAB, lowercase=True)
+    config = BertConfig.from_size(
+        "tiny",
+        vocab_size=tokenizer.vocabulary_size(),
+        hidden_size=32,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    directory = str(tmp_path_factory.mktemp("preset") / "model")
+    save_pretrained(BertEncoder.from_config_object(config), tokenizer, directory)
+    return directory
+
+
+def finetune_args(preset, tmp_path, name, **extra):
+    return dict(
+        task="mrpc",
+        model=preset,
+        data_dir=SAMPLES,
+        batch_size=8,
+        max_seq_length=32,
+        learning_rate=1e-3,
+        epochs=1.0,
+        checkpoint_every=2,
+        feature_cache=None,
+        output_dir=str(tmp_path / name),
+        results_csv=str(tmp_path / f"{name}.csv"),
+        **extra,
+    )
+
+
+def test_two_workers_fine_tune_as_one_process_only_the_chief_writes_and_a_killed_run_resumes(preset, tmp_path):
+    from workbench.training.finetune import finetune
+
+    single = finetune(**finetune_args(preset, tmp_path, "single", strategy="cpu"))
+    workers = launch(tmp_path, "finetune", finetune_args(preset, tmp_path, "multi", strategy="multi_worker"), "multi")
+
+    # The same per-step losses (6 steps of 8 examples, 4 per worker) and metrics as one process.
+    for result in workers:
+        assert len(result["loss"]) == len(single.history) == 6
+        np.testing.assert_allclose(result["loss"], single.history["loss"], rtol=0, atol=1e-4)
+        assert result["metrics"].keys() == single.metrics.keys()
+        for split, values in single.metrics.items():
+            for metric, value in values.items():
+                assert result["metrics"][split][metric] == pytest.approx(value, abs=1e-6), (split, metric)
+    # Only the chief wrote: its rows once, predictions, the model, history and TensorBoard logs.
+    assert workers[0]["rows"] == len(pd.read_csv(tmp_path / "multi.csv")) == 2 and workers[1]["rows"] == 0
+    run = tmp_path / "multi"
+    for written in ("predictions/MRPC.tsv", "model/config.json", "task_model.keras", "history.csv", "metrics.json"):
+        assert (run / written).exists(), written
+    assert (run / "tensorboard").is_dir() and not (run / "checkpoints").exists()
+    assert len(pd.read_csv(run / "history.csv")) == 6
+
+    # Killed right after the chief's first checkpoint; both restarted: resumed, the same result.
+    args = finetune_args(preset, tmp_path, "killed", strategy="multi_worker")
+    assert launch(tmp_path, "finetune", args, "killed-first", kill_chief=True) is None
+    assert (tmp_path / "killed" / "checkpoints" / "latest").read_text().strip() == "step-2"
+    resumed = launch(tmp_path, "finetune", args, "killed-again")
+    assert "resumed from" in (tmp_path / "killed-again-1.log").read_text()
+    assert resumed[0]["metrics"] == workers[0]["metrics"]
+    np.testing.assert_allclose(resumed[0]["loss"], workers[0]["loss"], rtol=0, atol=1e-6)
+    assert len(pd.read_csv(tmp_path / "killed.csv")) == 2
+
+
+def test_two_workers_pretrain_as_one_process(preset, tmp_path):
+    from workbench.training.pretrain import pretrain
+
+    def args(name, strategy):
+        return dict(
+            corpus=CORPUS,
+            model=preset,
+            phase1_steps=4,
+            phase2_steps=0,
+            phase1_seq_length=32,
+            phase1_max_predictions=5,
+            batch_size=8,
+            learning_rate=2e-3,
+            warmup_steps=1,
+            dupe_factor=1,
+            checkpoint_every=2,
+            eval_instances=16,
+            shards=1,
+            strategy=strategy,
+            output_dir=str(tmp_path / name),
+            results_csv=str(tmp_path / f"{name}.csv"),
+        )
+
+    single = pretrain(**args("single", "cpu"))
+    workers = launch(tmp_path, "pretrain", args("multi", "multi_worker"), "multi")
+    for result in workers:
+        np.testing.assert_allclose(result["loss"], single.history["loss"], rtol=0, atol=1e-4)
+        final = result["metrics"]["1"]["final"]
+        for name, value in single.metrics[1]["final"].items():
+            assert final[name] == pytest.approx(value, abs=1e-4), name
+    assert workers[1]["rows"] == 0 and len(pd.read_csv(tmp_path / "multi.csv")) == 8
+    assert (tmp_path / "multi" / "model" / "config.json").exists() and (tmp_path / "multi" / "google").is_dir()
