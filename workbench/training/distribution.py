@@ -187,6 +187,11 @@ def get_strategy(kind="auto", precision="auto", tpu=None):
                 "strategy='tpu' but no TPU is connected: no tpu address given, COLAB_TPU_ADDR and TPU_NAME "
                 "are unset and there is no /dev/accel* device. On Colab choose Runtime > Change runtime type > TPU."
             )
+    if kind == "multi_worker":
+        # Before anything lists devices: that starts TensorFlow's runtime, and the collective ops
+        # between workers must be configured before it starts ("... at program startup").
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
     if strategy is None:
         gpus = tf.config.list_logical_devices("GPU")
         if kind == "gpu":
@@ -200,8 +205,6 @@ def get_strategy(kind="auto", precision="auto", tpu=None):
         elif kind == "mirrored":
             devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
             strategy = tf.distribute.MirroredStrategy(devices)
-        elif kind == "multi_worker":
-            strategy = tf.distribute.MultiWorkerMirroredStrategy()
         elif kind == "cpu":
             strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
         elif len(gpus) > 1:
