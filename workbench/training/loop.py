@@ -552,7 +552,10 @@ class ResumableTraining:
         self._scratch = None
         if not chief:  # the history is written by the chief; the others keep theirs in a scratch directory
             self._scratch = tempfile.mkdtemp(prefix="workbench-worker-")
+            chiefs = history_path
             history_path = os.path.join(self._scratch, os.path.basename(history_path))
+            if os.path.exists(chiefs):  # the steps before the restored checkpoint, as the chief recorded them
+                shutil.copyfile(chiefs, history_path)
         self.history = LossHistory(history_path, self.start_step)
         self.tensorboard_dir = tensorboard_dir if chief else None
         self.description = description
