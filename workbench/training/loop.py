@@ -422,10 +422,7 @@ class DistributedSteps:
             # This input pipeline feeds `local` replicas: rows [first, first + local * per_replica) of each batch.
             local = self.replicas // context.num_input_pipelines
             first = context.input_pipeline_id * local * per_replica
-            mine = stream.map(
-                lambda *b: tf.nest.map_structure(lambda t: t[first : first + local * per_replica], b),
-                deterministic=True,
-            )
+            mine = stream.map(lambda *b: tf.nest.map_structure(lambda t: t[first : first + local * per_replica], b))
             return mine.rebatch(per_replica, drop_remainder=True)
 
         if self.strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():

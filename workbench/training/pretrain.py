@@ -115,10 +115,13 @@ def phase_stream(files, instances, seq_length, max_predictions, batch_size, tota
     records = tf.data.TFRecordDataset(files)
     epochs = -(-total_batches * batch_size // instances)
     buffer = min(instances, 100_000)
-    # A seeded shuffle that reshuffles on each repetition: epoch e's order is
-    # fixed by (global seed, seed, e), so a resumed run with the same seeds
-    # replays it (the op seed is a Python int: seed 0 works too).
-    stream = records.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat(epochs)
+    # Epoch e is its own shuffle, seeded (global seed, seed * 2**20 + e), so the order is a function of
+    # (seed, step) alone. A shuffle that reshuffles on each repetition would also move on with every
+    # *iterator* made from the dataset: `model.fit` under a strategy makes one more (to build the model)
+    # than the distributed loop does, and the same run would train on another order.
+    stream = tf.data.Dataset.range(epochs).flat_map(
+        lambda epoch: records.shuffle(buffer, seed=seed * 2**20 + epoch, reshuffle_each_iteration=False)
+    )
     from workbench.training.loop import without_autotune
 
     stream = stream.map(
