@@ -4,7 +4,8 @@ and a run killed mid-way resumes on restart to the same result (docs/clusters.md
 
 The models have no dropout (a preset without it, and the classifier head's dropout set to 0): with
 dropout each replica draws its own masks for its slice of the batch, so the losses would match one
-process only in distribution, not value by value.
+process only in distribution, not value by value. They compute in float32: this CPU has native
+bfloat16, and bfloat16 products of a batch of 8 and of two batches of 4 round differently (1e-4).
 """
 
 import inspect
@@ -154,6 +155,7 @@ def finetune_args(preset, tmp_path, name, **extra):
         epochs=1.0,
         checkpoint_every=2,
         feature_cache=None,
+        precision="float32",
         output_dir=str(tmp_path / name),
         results_csv=str(tmp_path / f"{name}.csv"),
         **extra,
@@ -197,9 +199,9 @@ def test_two_workers_fine_tune_as_one_process_only_the_chief_writes_and_a_killed
 def test_two_workers_pretrain_as_one_process(preset, tmp_path):
     from workbench.training.pretrain import pretrain
 
-    def args(name, strategy):
+    def args(name, strategy, **data):
         return dict(
-            corpus=CORPUS,
+            **data,
             model=preset,
             phase1_steps=4,
             phase2_steps=0,
@@ -213,12 +215,15 @@ def test_two_workers_pretrain_as_one_process(preset, tmp_path):
             eval_instances=16,
             shards=1,
             strategy=strategy,
+            precision="float32",
             output_dir=str(tmp_path / name),
             results_csv=str(tmp_path / f"{name}.csv"),
         )
 
-    single = pretrain(**args("single", "cpu"))
-    workers = launch(tmp_path, "pretrain", args("multi", "multi_worker"), "multi")
+    single = pretrain(**args("single", "cpu", corpus=CORPUS))
+    # The workers read the shards the single run made (every worker would otherwise make its own copy).
+    made = dict(phase1_data=str(tmp_path / "single" / "data" / "phase1"), vocab=VOCAB)
+    workers = launch(tmp_path, "pretrain", args("multi", "multi_worker", **made), "multi")
     for result in workers:
         np.testing.assert_allclose(result["loss"], single.history["loss"], rtol=0, atol=1e-4)
         final = result["metrics"]["1"]["final"]

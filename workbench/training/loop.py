@@ -410,6 +410,8 @@ class DistributedSteps:
 
     def iterator(self, stream):
         """An iterator over `stream` (global batches) that hands each replica its slice."""
+        if self.replicas == 1:
+            return iter(stream)  # one replica: nothing to split
         batch = tf.nest.flatten(stream.element_spec)[0].shape[0]
         if batch is None or batch % self.replicas:
             raise ValueError(
@@ -425,8 +427,6 @@ class DistributedSteps:
             mine = stream.map(lambda *b: tf.nest.map_structure(lambda t: t[first : first + local * per_replica], b))
             return mine.rebatch(per_replica, drop_remainder=True)
 
-        if self.strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
-            return iter(stream)  # the default strategy: nothing to split
         options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
         return iter(self.strategy.distribute_datasets_from_function(dataset, options))
 
