@@ -43,7 +43,7 @@ CHILD = (
     inspect.getsource(no_dropout)
     + r"""
 import json, os, signal, sys
-kind, args, out, kill_after_checkpoint = json.loads(sys.argv[1])
+runs, out, kill_after_checkpoint = json.loads(sys.argv[1])
 from workbench.models import heads
 heads.BertClassifier.__init__ = no_dropout(heads.BertClassifier.__init__)
 if kill_after_checkpoint:
@@ -55,14 +55,15 @@ if kill_after_checkpoint:
             os.kill(os.getpid(), signal.SIGKILL)
     os.replace = replace
 import workbench  # noqa: F401
-if kind == "finetune":
-    from workbench.training.finetune import finetune as run
-else:
-    from workbench.training.pretrain import pretrain as run
-result = run(**args)
-with open(out, "w") as f:
+from workbench.training.finetune import finetune
+from workbench.training.pretrain import pretrain
+results = []
+for kind, args in runs:  # one process, several runs (as in a notebook kernel)
+    result = (finetune if kind == "finetune" else pretrain)(**args)
     rows = len(getattr(result, "rows", []))  # fine-tuning: what it appended
-    json.dump({"metrics": result.metrics, "loss": result.history["loss"].tolist(), "rows": rows}, f)
+    results.append({"metrics": result.metrics, "loss": result.history["loss"].tolist(), "rows": rows})
+with open(out, "w") as f:
+    json.dump(results, f)
 """
 )
 
@@ -77,8 +78,8 @@ def free_ports(n):
     return ports
 
 
-def launch(tmp_path, kind, args, name, kill_chief=False, timeout=300):
-    """Run `kind(**args)` in 2 worker processes; return their JSON outputs (None for a killed one)."""
+def launch(tmp_path, runs, name, kill_chief=False, timeout=400):
+    """Run `runs` ([(kind, args)]) in 2 worker processes; return each worker's results (None when killed)."""
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     procs, outs = [], []
@@ -94,7 +95,7 @@ def launch(tmp_path, kind, args, name, kill_chief=False, timeout=300):
         )
         out = str(tmp_path / f"{name}-{index}.json")
         outs.append(out)
-        child = json.dumps([kind, args, out, kill_chief and index == 0])
+        child = json.dumps([runs, out, kill_chief and index == 0])
         log = open(tmp_path / f"{name}-{index}.log", "w")
         procs.append(subprocess.Popen([sys.executable, "-c", CHILD, child], env=env, stdout=log, stderr=log))
     began = time.monotonic()
@@ -162,25 +163,61 @@ def finetune_args(preset, tmp_path, name, **extra):
     )
 
 
-def test_two_workers_fine_tune_as_one_process_only_the_chief_writes_and_a_killed_run_resumes(
-    preset, tmp_path, monkeypatch
-):
+def pretrain_args(preset, tmp_path, name, strategy, **data):
+    return dict(
+        **data,
+        model=preset,
+        phase1_steps=4,
+        phase2_steps=0,
+        phase1_seq_length=32,
+        phase1_max_predictions=5,
+        batch_size=8,
+        learning_rate=2e-3,
+        warmup_steps=1,
+        dupe_factor=1,
+        checkpoint_every=2,
+        eval_instances=16,
+        shards=1,
+        strategy=strategy,
+        precision="float32",
+        output_dir=str(tmp_path / name),
+        results_csv=str(tmp_path / f"{name}.csv"),
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(preset, tmp_path_factory):
+    """One process each (fine-tuning, pretraining); then 2 workers fine-tuning, killed right after the chief's
+    first checkpoint; then both restarted: they finish the fine-tuning and pretrain."""
     from workbench.models import heads
     from workbench.training.finetune import finetune
+    from workbench.training.pretrain import pretrain
 
-    monkeypatch.setattr(heads.BertClassifier, "__init__", no_dropout(heads.BertClassifier.__init__))
-    single = finetune(**finetune_args(preset, tmp_path, "single", strategy="cpu"))
+    tmp_path = tmp_path_factory.mktemp("runs")
+    init = heads.BertClassifier.__init__
+    heads.BertClassifier.__init__ = no_dropout(init)
+    try:
+        single = finetune(**finetune_args(preset, tmp_path, "single", strategy="cpu"))
+    finally:
+        heads.BertClassifier.__init__ = init
+    single_pretraining = pretrain(**pretrain_args(preset, tmp_path, "single-pretrain", "cpu", corpus=CORPUS))
 
-    # Killed right after the chief's first checkpoint; both restarted: they resume from it.
-    args = finetune_args(preset, tmp_path, "multi", strategy="multi_worker")
-    assert launch(tmp_path, "finetune", args, "killed", kill_chief=True) is None
+    tuning = ("finetune", finetune_args(preset, tmp_path, "multi", strategy="multi_worker"))
+    assert launch(tmp_path, [tuning], "killed", kill_chief=True) is None
     assert (tmp_path / "multi" / "checkpoints" / "latest").read_text().strip() == "step-2"
-    workers = launch(tmp_path, "finetune", args, "resumed")
+    # The workers read the shards the single run made (each worker would otherwise make its own copy).
+    made = dict(phase1_data=str(tmp_path / "single-pretrain" / "data" / "phase1"), vocab=VOCAB)
+    pretraining = ("pretrain", pretrain_args(preset, tmp_path, "multi-pretrain", "multi_worker", **made))
+    workers = launch(tmp_path, [tuning, pretraining], "resumed")
+    return tmp_path, single, single_pretraining, workers
+
+
+def test_two_workers_fine_tune_as_one_process_only_the_chief_writes_and_a_killed_run_resumes(runs):
+    tmp_path, single, _, workers = runs
     for index in range(2):
         assert "resumed from" in (tmp_path / f"resumed-{index}.log").read_text()
-
     # The same per-step losses (6 steps of 8 examples, 4 per worker) and metrics as one unbroken process.
-    for result in workers:
+    for result, _ in workers:
         assert len(result["loss"]) == len(single.history) == 6
         np.testing.assert_allclose(result["loss"], single.history["loss"], rtol=0, atol=1e-4)
         assert result["metrics"].keys() == single.metrics.keys()
@@ -188,46 +225,22 @@ def test_two_workers_fine_tune_as_one_process_only_the_chief_writes_and_a_killed
             for metric, value in values.items():
                 assert result["metrics"][split][metric] == pytest.approx(value, abs=1e-6), (split, metric)
     # Only the chief wrote: its rows once, predictions, the model, history and TensorBoard logs.
-    assert workers[0]["rows"] == len(pd.read_csv(tmp_path / "multi.csv")) == 2 and workers[1]["rows"] == 0
+    assert workers[0][0]["rows"] == len(pd.read_csv(tmp_path / "multi.csv")) == 2 and workers[1][0]["rows"] == 0
     run = tmp_path / "multi"
     for written in ("predictions/MRPC.tsv", "model/config.json", "task_model.keras", "history.csv", "metrics.json"):
         assert (run / written).exists(), written
     assert (run / "tensorboard").is_dir() and not (run / "checkpoints").exists()
-    np.testing.assert_allclose(pd.read_csv(run / "history.csv")["loss"], workers[0]["loss"], rtol=0)
+    np.testing.assert_allclose(pd.read_csv(run / "history.csv")["loss"], workers[0][0]["loss"], rtol=0)
 
 
-def test_two_workers_pretrain_as_one_process(preset, tmp_path):
-    from workbench.training.pretrain import pretrain
-
-    def args(name, strategy, **data):
-        return dict(
-            **data,
-            model=preset,
-            phase1_steps=4,
-            phase2_steps=0,
-            phase1_seq_length=32,
-            phase1_max_predictions=5,
-            batch_size=8,
-            learning_rate=2e-3,
-            warmup_steps=1,
-            dupe_factor=1,
-            checkpoint_every=2,
-            eval_instances=16,
-            shards=1,
-            strategy=strategy,
-            precision="float32",
-            output_dir=str(tmp_path / name),
-            results_csv=str(tmp_path / f"{name}.csv"),
-        )
-
-    single = pretrain(**args("single", "cpu", corpus=CORPUS))
-    # The workers read the shards the single run made (every worker would otherwise make its own copy).
-    made = dict(phase1_data=str(tmp_path / "single" / "data" / "phase1"), vocab=VOCAB)
-    workers = launch(tmp_path, "pretrain", args("multi", "multi_worker", **made), "multi")
-    for result in workers:
+def test_two_workers_pretrain_as_one_process(runs):
+    tmp_path, _, single, workers = runs
+    for _, result in workers:
         np.testing.assert_allclose(result["loss"], single.history["loss"], rtol=0, atol=1e-4)
         final = result["metrics"]["1"]["final"]
         for name, value in single.metrics[1]["final"].items():
             assert final[name] == pytest.approx(value, abs=1e-4), name
-    assert len(pd.read_csv(tmp_path / "multi.csv")) == 8  # 4 metrics before and after, once
-    assert (tmp_path / "multi" / "model" / "config.json").exists() and (tmp_path / "multi" / "google").is_dir()
+    assert len(pd.read_csv(tmp_path / "multi-pretrain.csv")) == 8  # 4 metrics before and after, once
+    run = tmp_path / "multi-pretrain"
+    assert (run / "model" / "config.json").exists() and (run / "google").is_dir()
+    assert (run / "history_phase1.csv").exists() and (run / "tensorboard").is_dir()

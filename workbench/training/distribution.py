@@ -138,6 +138,11 @@ def restored_precision():
         keras.mixed_precision.set_global_policy(policy)
 
 
+# One per process: the collective ops between workers are configured once, when TensorFlow starts, and a
+# second strategy in the same process (a second run in a notebook kernel) makes the workers lose each other.
+_multi_worker_strategy = None
+
+
 def get_strategy(kind="auto", precision="auto", tpu=None):
     """A `tf.distribute` strategy, and the matching global mixed-precision policy.
 
@@ -190,7 +195,10 @@ def get_strategy(kind="auto", precision="auto", tpu=None):
     if kind == "multi_worker":
         # Before anything lists devices: that starts TensorFlow's runtime, and the collective ops
         # between workers must be configured before it starts ("... at program startup").
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        global _multi_worker_strategy
+        if _multi_worker_strategy is None:
+            _multi_worker_strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = _multi_worker_strategy
         device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
     if strategy is None:
         gpus = tf.config.list_logical_devices("GPU")
