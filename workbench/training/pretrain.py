@@ -148,7 +148,11 @@ def evaluate_pretraining(model, files, seq_length, max_predictions, count, batch
     sums = dict(mlm_correct=0.0, mlm_loss=0.0, mlm_weight=0.0, nsp_correct=0.0, nsp_loss=0.0, nsp_count=0.0)
     for features in data:
         x, y, w = to_model_inputs(features)
-        out = model(x, training=False)
+        # Every batch full size (a TPU compiles one shape): the last one is filled up with copies of its
+        # first row, whose outputs are dropped.
+        n = int(tf.shape(y["nsp_logits"])[0])
+        x = {k: tf.concat([v, tf.repeat(v[:1], batch_size - n, axis=0)], 0) for k, v in x.items()}
+        out = {k: v[:n] for k, v in model(x, training=False).items()}
         mlm = out["mlm_logits"].numpy().astype(np.float64)
         ids, weights = y["mlm_logits"].numpy(), w["mlm_logits"].numpy()
         log_probs = mlm - mlm.max(-1, keepdims=True)
