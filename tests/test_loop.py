@@ -101,3 +101,66 @@ def test_a_stream_shorter_than_the_run_is_an_error_not_a_final_checkpoint(tmp_pa
         with pytest.warns(UserWarning, match="ran out of data"):  # all Keras itself does
             run.fit(data)
     assert (tmp_path / "checkpoints" / "latest").read_text().strip() == "step-2"
+
+
+def bert_optimizer_model():
+    from workbench.models.optimizer import create_optimizer
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(1)])
+    # Clipping at 1.0 binds here (targets of 10), and updates come every 2 batches.
+    model.compile(optimizer=create_optimizer(0.05, 5, 1, gradient_accumulation_steps=2), loss="mse")
+    build_training_state(model, np.zeros((1, 3), "float32"))
+    return model
+
+
+def regression_data(steps, batch=4, seed=2):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(steps * batch, 3)).astype("float32")
+    y = (10 * rng.normal(size=(steps * batch, 1))).astype("float32")
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+
+
+def test_several_steps_per_execution_record_the_same_per_step_losses_rates_and_checkpoints(tmp_path):
+    steps = 10  # not a multiple of 4: the last call runs 2 steps
+    one = ResumableTraining(bert_optimizer_model(), steps, str(tmp_path / "a/c"), str(tmp_path / "a/h.csv"), 4)
+    four = ResumableTraining(
+        bert_optimizer_model(), steps, str(tmp_path / "b/c"), str(tmp_path / "b/h.csv"), 4, steps_per_execution=4
+    )
+    first, second = one.fit(regression_data(steps)), four.fit(regression_data(steps))
+    assert list(second.history["step"]) == list(range(1, steps + 1))
+    np.testing.assert_allclose(second.history["loss"], first.history["loss"], rtol=1e-6)
+    np.testing.assert_allclose(second.history["learning_rate"], first.history["learning_rate"], rtol=1e-6)
+    for a, b in zip(one.model.get_weights(), four.model.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+    assert (tmp_path / "b/c/latest").read_text().strip() == "step-10" and (tmp_path / "b/c/step-8").is_dir()
+
+    # Resumed from a checkpoint that is no multiple of 4 (step 2): calls end on multiples of 4 again.
+    part = ResumableTraining(bert_optimizer_model(), 2, str(tmp_path / "c/c"), str(tmp_path / "c/h.csv"), 2)
+    part.fit(regression_data(steps))
+    rest = ResumableTraining(
+        bert_optimizer_model(), steps, str(tmp_path / "c/c"), str(tmp_path / "c/h.csv"), 4, steps_per_execution=4
+    )
+    assert rest.start_step == 2
+    np.testing.assert_allclose(rest.fit(regression_data(steps)).history["loss"], first.history["loss"], rtol=1e-6)
+
+
+def test_a_non_finite_loss_inside_a_call_of_several_steps_stops_at_its_step(tmp_path):
+    steps, batch, bad_step = 12, 2, 7
+    x = np.ones((steps * batch, 3), "float32")
+    x[(bad_step - 1) * batch] = np.nan
+    data = tf.data.Dataset.from_tensor_slices((x, np.ones((steps * batch, 1), "float32"))).batch(batch)
+    run = ResumableTraining(
+        linear_model(0.01), steps, str(tmp_path / "c"), str(tmp_path / "h.csv"), 4, steps_per_execution=4
+    )
+    with pytest.raises(TrainingDiverged, match=f"loss nan at step {bad_step}: training stopped") as error:
+        run.fit(data)  # the call ran steps 5-8; step 7 is reported, step 8 is not recorded
+    assert error.value.checkpoint_step == 4 and (tmp_path / "c" / "latest").read_text().strip() == "step-4"
+    history = pd.read_csv(tmp_path / "h.csv")
+    assert history["step"].max() == bad_step and np.isnan(history["loss"].iloc[-1])
+
+
+def test_checkpoint_every_must_be_a_multiple_of_steps_per_execution(tmp_path):
+    with pytest.raises(ValueError, match=r"'checkpoint_every' \(6\) must be a multiple of 'steps_per_execution' \(4\)"):
+        ResumableTraining(linear_model(0.1), 12, str(tmp_path / "c"), str(tmp_path / "h.csv"), 6, steps_per_execution=4)
+    assert not (tmp_path / "c").exists() and not (tmp_path / "h.csv").exists()

@@ -134,3 +134,20 @@ def test_runs_stop_before_any_work_on_a_bad_parameter(tmp_path):
     with pytest.raises(ParameterError, match="'doc_stride' \\(a SQuAD option\\) must be >= 1"):
         finetune(task="squad1", task_options={"doc_stride": 0}, output_dir=str(tmp_path / "f"))
     assert not (tmp_path / "p").exists() and not (tmp_path / "f").exists()  # nothing was started
+
+
+def test_steps_per_execution_is_auto_or_a_divisor_of_checkpoint_every():
+    assert validate_params({"task": "mrpc"}).steps_per_execution == "auto"
+    assert validate_params({"task": "mrpc", "steps_per_execution": 4.0}).steps_per_execution == 4  # -p ... 4.0
+    assert validate_params({"task": "mrpc", "steps_per_execution": "Auto"}).steps_per_execution == "auto"
+    assert PretrainParams(corpus="c.txt", steps_per_execution=100).steps_per_execution == 100  # divides 1000
+    for value, message in [
+        ("fast", "'steps_per_execution' must be an int >= 1 or 'auto', got 'fast'"),
+        (0, "'steps_per_execution' must be >= 1, got 0"),
+        (2.5, "'steps_per_execution' must be int or str, got 2.5"),
+        (3, "'checkpoint_every' (200) must be a multiple of 'steps_per_execution' (3)"),
+    ]:
+        with pytest.raises(ParameterError, match=re.escape(message)):
+            validate_params({"task": "mrpc", "steps_per_execution": value})
+    with pytest.raises(ParameterError, match=re.escape("'checkpoint_every' (10) must be a multiple of")):
+        PretrainParams(corpus="c.txt", checkpoint_every=10, steps_per_execution=4)

@@ -80,3 +80,51 @@ def test_each_kind_of_head_trains_and_evaluates_as_one_xla_program(name, tokeniz
 def test_one_task_per_kind_of_head_covers_every_head():
     assert {get_task(name).head for name in ONE_TASK_PER_HEAD} == {get_task(name).head for name in TASK_NAMES}
     assert len(ONE_TASK_PER_HEAD) == 5
+
+
+def test_prediction_batches_are_padded_to_full_size_and_every_example_counts_once(tokenizer):
+    from workbench.tasks.registry import padded_batches
+
+    task = get_task("mrpc")
+    examples = task.load(SAMPLES, "dev")[:13]  # 13 = 3 batches of 4 and one of 1
+    features = task.featurize(examples, tokenizer, 32)
+    dataset, valid = padded_batches(features.inputs, BATCH)
+    assert all(spec.shape[0] == BATCH for spec in keras.tree.flatten(dataset.element_spec))  # one static shape
+    assert valid.tolist() == [True] * 13 + [False] * 3
+
+    keras.utils.set_random_seed(0)
+    config = BertConfig.from_size(
+        "tiny", vocab_size=tokenizer.vocabulary_size(), hidden_size=32, num_attention_heads=2, intermediate_size=64
+    )
+    model = task.build_model(BertEncoder.from_config_object(config))
+    model.compile(jit_compile=True)
+    predictions = task.predict(model, features, batch_size=BATCH, examples=examples)
+    # The reference: each example alone, unpadded.
+    logits = np.concatenate(
+        [np.asarray(model({k: v[i : i + 1] for k, v in features.inputs.items()}, training=False)) for i in range(13)]
+    )
+    reference = task.decode(examples, features, logits)
+    assert len(predictions) == 13 and list(predictions) == list(reference)
+    assert task.score(examples, predictions, "dev") == task.score(examples, reference, "dev")
+
+
+def test_steps_per_execution_auto_is_one_off_tpus_and_divides_checkpoint_every_on_them():
+    from workbench.training.distribution import TPU_STEPS_PER_EXECUTION, auto_steps_per_execution
+
+    class Strategy:
+        def __init__(self, device):
+            self.workbench_device = device
+
+    assert (
+        auto_steps_per_execution("auto", Strategy("cpu"), 200)
+        == auto_steps_per_execution("auto", Strategy("gpu"), 7)
+        == 1
+    )
+    assert auto_steps_per_execution("auto", Strategy("tpu"), 1000) == TPU_STEPS_PER_EXECUTION == 100
+    assert auto_steps_per_execution("auto", Strategy("tpu"), 200) == 100
+    assert (
+        auto_steps_per_execution("auto", Strategy("tpu"), 96) == 96
+        and auto_steps_per_execution("auto", Strategy("tpu"), 7) == 7
+    )
+    assert auto_steps_per_execution("auto", Strategy("tpu"), 1001) == 91  # the largest divisor up to 100
+    assert auto_steps_per_execution(4, Strategy("tpu"), 1000) == 4

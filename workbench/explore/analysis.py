@@ -331,13 +331,14 @@ def model_probabilities(run_dir, task, examples_by_split, max_seq_length, batch_
 
     import workbench.models.heads  # noqa: F401  (registers the head classes for loading)
     from workbench.checkpoints.load import load_pretrained
+    from workbench.tasks.registry import predict_outputs
 
     model = keras.saving.load_model(os.path.join(run_dir, "task_model.keras"), compile=False)
     tokenizer = load_pretrained(os.path.join(run_dir, "model")).tokenizer
     result = {}
     for split, examples in examples_by_split.items():
         features = task.featurize(examples, tokenizer, max_seq_length)
-        logits = np.asarray(model.predict(features.dataset(batch_size, with_labels=False), verbose=0), np.float64)
+        logits = np.asarray(predict_outputs(model, features.inputs, batch_size), np.float64)
         result[split] = scipy.special.softmax(logits, axis=-1)
     return result
 

@@ -166,8 +166,9 @@ class Task:
         raise NotImplementedError
 
     def predict(self, model, features, batch_size=64, examples=None):
-        outputs = model.predict(features.dataset(batch_size, with_labels=False), verbose=0)
-        return self.decode(examples, features, outputs)
+        """Predictions for `features` (one per example, `decode`d), every batch of the same shape
+        (`predict_outputs`)."""
+        return self.decode(examples, features, predict_outputs(model, features.inputs, batch_size))
 
     def describe(self):
         return {
@@ -178,6 +179,46 @@ class Task:
             else {"regression": "score 0-5", "span": "answer span", "token": "-"}.get(self.head, "-"),
             "metrics": ", ".join(self.metrics),
         }
+
+
+def padded_batches(inputs, batch_size):
+    """(dataset, valid): `inputs` ({name: array (N, ...)}) in batches of exactly `batch_size`, the last
+    one filled up with copies of the first row, and the (N + padding,) bool mask of the real rows.
+
+    Static shapes are what a TPU compiles once (XLA on GPUs too): a smaller last batch would be a
+    second program. The padding rows are real inputs (no all-padding sequence, whose attention is
+    degenerate); they are computed and dropped, so no example is dropped or counted twice.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from workbench.training.loop import without_autotune
+
+    n = len(next(iter(inputs.values())))
+    pad = -n % batch_size
+    padded = {name: np.concatenate([a, np.repeat(a[:1], pad, axis=0)]) for name, a in inputs.items()}
+    valid = np.arange(n + pad) < n
+    dataset = tf.data.Dataset.from_tensor_slices(padded).batch(batch_size, drop_remainder=True)
+    return without_autotune(dataset), valid
+
+
+def predict_outputs(model, inputs, batch_size):
+    """The model's raw outputs for `inputs` ({name: array (N, ...)}), N rows, predicted in full batches
+    (`padded_batches`). Under a multi-worker strategy every worker computes all of them with its own
+    copy of the weights (Keras' `predict` would split the batches over the workers and fail to gather
+    them, keras-team/keras#20585); the chief alone writes them."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    dataset, valid = padded_batches(inputs, batch_size)
+    if isinstance(getattr(model, "distribute_strategy", None), tf.distribute.MultiWorkerMirroredStrategy):
+        forward = tf.function(lambda x: model(x, training=False))
+        batches = [keras.tree.map_structure(np.asarray, forward(x)) for x in dataset]
+        outputs = keras.tree.map_structure(lambda *parts: np.concatenate(parts), *batches)
+    else:
+        outputs = model.predict(dataset, verbose=0)
+    return keras.tree.map_structure(lambda a: np.asarray(a)[valid], outputs)
 
 
 def get_task(name, **options):

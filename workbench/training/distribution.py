@@ -94,6 +94,38 @@ def auto_jit_compile(jit_compile, strategy):
     return getattr(strategy, "workbench_device", "cpu") in ("gpu", "tpu")
 
 
+# Steps per call into the compiled training step on a TPU. Each call is a round trip from the host to
+# the TPU; with one step per call the TPU idles between steps (Keras' and TensorFlow's TPU guides run
+# many steps per call, the original BERT 1000 `iterations_per_loop`). Larger values save little more
+# and delay the per-step losses and the non-finite check until the call ends. It is at most this, and
+# a divisor of `checkpoint_every` (checkpoints fall between calls): 100 divides the defaults 200 and 1000.
+TPU_STEPS_PER_EXECUTION = 100
+
+
+def auto_steps_per_execution(steps_per_execution, strategy, checkpoint_every):
+    """What `steps_per_execution="auto"` means for a run under `strategy`: 1 on CPUs and GPUs (a call's
+    overhead is small beside a step there, and single steps keep `model.fit`), on a TPU the largest
+    divisor of `checkpoint_every` up to `TPU_STEPS_PER_EXECUTION`. An explicit int is kept."""
+    if steps_per_execution != "auto":
+        return int(steps_per_execution)
+    if getattr(strategy, "workbench_device", "cpu") != "tpu":
+        return 1
+    return max(d for d in range(1, TPU_STEPS_PER_EXECUTION + 1) if checkpoint_every % d == 0)
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's outputs: always, except on the workers of a multi-worker
+    run other than the chief (the `chief` task of TF_CONFIG, or worker 0 when there is none)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return True
+    if not resolver.task_type:
+        return True
+    if "chief" in resolver.cluster_spec().as_dict():
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
 @contextlib.contextmanager
 def restored_precision():
     """Put the caller's global mixed-precision policy back after the block (or
@@ -104,6 +136,11 @@ def restored_precision():
         yield
     finally:
         keras.mixed_precision.set_global_policy(policy)
+
+
+# One per process: the collective ops between workers are configured once, when TensorFlow starts, and a
+# second strategy in the same process (a second run in a notebook kernel) makes the workers lose each other.
+_multi_worker_strategy = None
 
 
 def get_strategy(kind="auto", precision="auto", tpu=None):
@@ -155,6 +192,14 @@ def get_strategy(kind="auto", precision="auto", tpu=None):
                 "strategy='tpu' but no TPU is connected: no tpu address given, COLAB_TPU_ADDR and TPU_NAME "
                 "are unset and there is no /dev/accel* device. On Colab choose Runtime > Change runtime type > TPU."
             )
+    if kind == "multi_worker":
+        # Before anything lists devices: that starts TensorFlow's runtime, and the collective ops
+        # between workers must be configured before it starts ("... at program startup").
+        global _multi_worker_strategy
+        if _multi_worker_strategy is None:
+            _multi_worker_strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = _multi_worker_strategy
+        device = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
     if strategy is None:
         gpus = tf.config.list_logical_devices("GPU")
         if kind == "gpu":
@@ -168,8 +213,6 @@ def get_strategy(kind="auto", precision="auto", tpu=None):
         elif kind == "mirrored":
             devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
             strategy = tf.distribute.MirroredStrategy(devices)
-        elif kind == "multi_worker":
-            strategy = tf.distribute.MultiWorkerMirroredStrategy()
         elif kind == "cpu":
             strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
         elif len(gpus) > 1:

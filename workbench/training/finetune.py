@@ -33,6 +33,7 @@ BOOKKEEPING_PARAMETERS = (
     "feature_cache",
     "save_model",
     "checkpoint_every",
+    "steps_per_execution",
 )
 
 
@@ -106,22 +107,26 @@ def finetune(**params):
     from workbench.runs.record import claim_run_dir, utc_now
     from workbench.runs.tables import append_rows
     from workbench.tasks.registry import get_task
-    from workbench.training.distribution import describe_strategy, get_strategy
+    from workbench.training.distribution import auto_steps_per_execution, describe_strategy, get_strategy, is_chief
     from workbench.training.loop import ResumableTraining, TrainingDiverged, training_stream
 
     task = get_task(p.task, **(p.task_options or {}))
     recipe = Recipe.of(p, task)
     run_id = p.run_id or default_run_id(p)
     output_dir = p.output_dir or os.path.join("results", "runs", run_id)
-    claim_run_dir(output_dir, dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
     keras.utils.set_random_seed(p.seed)
     strategy = get_strategy(p.strategy, p.precision)
+    # In a multi-worker run every worker trains and evaluates; only the chief writes (docs/clusters.md).
+    chief = is_chief(strategy)
+    if chief:
+        claim_run_dir(output_dir, dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
+    steps_per_execution = auto_steps_per_execution(p.steps_per_execution, strategy, p.checkpoint_every)
 
     train, evaluation = _load_splits(task, p)
     pretrained, model = _build_model(task, p, strategy, recipe.max_seq_length)
-    features = _training_features(task, p, train, pretrained.tokenizer, recipe.max_seq_length)
+    features = _training_features(task, p, train, pretrained.tokenizer, recipe.max_seq_length, chief)
     total_batches, optimizer_steps = recipe.steps(len(features), p.gradient_accumulation)
-    _compile(model, task, p, recipe, optimizer_steps, features, strategy)
+    _compile(model, task, p, recipe, optimizer_steps, features, strategy, steps_per_execution)
 
     where = describe_strategy(strategy)
     row = _row_fields(p, recipe, run_id, output_dir, pretrained.init, where, len(train), optimizer_steps)
@@ -133,21 +138,29 @@ def finetune(**params):
         p.checkpoint_every,
         tensorboard_dir=os.path.join(output_dir, "tensorboard"),
         description=f"{p.task} train",
+        strategy=strategy,
+        steps_per_execution=steps_per_execution,
+        chief=chief,
     )
     try:
         outcome = training.fit(training_stream(features, recipe.batch_size, total_batches, p.seed))
     except TrainingDiverged as e:
-        append_rows(p.results_csv, [{**row, "finished_at": utc_now(), "status": "diverged", "error": str(e)}])
+        if chief:
+            append_rows(p.results_csv, [{**row, "finished_at": utc_now(), "status": "diverged", "error": str(e)}])
         raise
 
-    metrics, prediction_files, notes = _evaluate(task, model, pretrained.tokenizer, evaluation, recipe, output_dir)
-    data_counts = _data_counts(task, features, output_dir)
-    if p.save_model:
-        _save_model(pretrained, model, output_dir)
+    metrics, prediction_files, notes = _evaluate(
+        task, model, pretrained.tokenizer, evaluation, recipe, output_dir if chief else None
+    )
     row.update(
         train_seconds=round(outcome.seconds, 3), examples_per_second=outcome.examples_per_second(recipe.batch_size)
     )
     rows = _result_rows(row, metrics, prediction_files, notes)
+    if not chief:  # the same metrics as the chief's; nothing written
+        return FinetuneResult(run_id, output_dir, metrics, outcome.history, [], [], task.data_counts())
+    data_counts = _data_counts(task, features, output_dir)
+    if p.save_model:
+        _save_model(pretrained, model, output_dir)
     from workbench.files import write_text_atomic
 
     write_text_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
@@ -208,11 +221,13 @@ def _build_model(task, p, strategy, max_seq_length):
     return pretrained, model
 
 
-def _training_features(task, p, train, tokenizer, max_seq_length):
+def _training_features(task, p, train, tokenizer, max_seq_length, chief=True):
+    """The featurized training split, through the feature cache (the chief's: other
+    workers of a multi-worker run featurize for themselves and write nothing)."""
     from workbench.training.feature_cache import cached_training_features
 
     features = cached_training_features(
-        p.feature_cache,
+        p.feature_cache if chief else None,
         task,
         train,
         tokenizer,
@@ -225,7 +240,7 @@ def _training_features(task, p, train, tokenizer, max_seq_length):
     return features
 
 
-def _compile(model, task, p, recipe, optimizer_steps, features, strategy):
+def _compile(model, task, p, recipe, optimizer_steps, features, strategy, steps_per_execution=1):
     """Compile with BERT's optimizer and create every variable, so that a
     checkpoint can be restored."""
     from workbench.models.optimizer import create_optimizer
@@ -243,6 +258,7 @@ def _compile(model, task, p, recipe, optimizer_steps, features, strategy):
             loss=task.loss(),
             loss_weights=getattr(task, "loss_weights", None),
             jit_compile=auto_jit_compile(p.jit_compile, strategy),
+            steps_per_execution=steps_per_execution,
         )
         build_training_state(model, {k: v[:1] for k, v in features.inputs.items()})
 
@@ -250,15 +266,17 @@ def _compile(model, task, p, recipe, optimizer_steps, features, strategy):
 def _evaluate(task, model, tokenizer, evaluation, recipe, output_dir):
     """Predict every split, write the prediction (and leaderboard) files and
     score the labelled splits: ({split: {metric: value}}, files written,
-    {split: {metric: note}} for undefined scores)."""
+    {split: {metric: note}} for undefined scores). `output_dir=None` writes
+    nothing (the other workers of a multi-worker run)."""
     metrics, prediction_files, notes = {}, [], {}
-    prediction_dir = os.path.join(output_dir, "predictions")
     for split, examples in evaluation.items():
         if not examples:
             continue
         features = task.featurize(examples, tokenizer, recipe.max_seq_length)
         predictions = task.predict(model, features, batch_size=max(recipe.batch_size, 32), examples=examples)
-        prediction_files += task.write_predictions(examples, predictions, prediction_dir, split)
+        if output_dir is not None:
+            prediction_dir = os.path.join(output_dir, "predictions")
+            prediction_files += task.write_predictions(examples, predictions, prediction_dir, split)
         if task.has_labels(split):
             metrics[split] = task.score(examples, predictions, split)
             notes[split] = task.score_notes(examples, predictions, split)

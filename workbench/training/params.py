@@ -204,6 +204,24 @@ def _xnli_languages():
     return XNLI_LANGUAGES
 
 
+def check_steps_per_execution(p):
+    """`steps_per_execution` is "auto" or an int >= 1 that divides `checkpoint_every`
+    (checkpoints are taken between calls into the compiled step)."""
+    value = p.steps_per_execution
+    if isinstance(value, str):
+        if value.strip().lower() != "auto":
+            raise ParameterError(f"Parameter 'steps_per_execution' must be an int >= 1 or 'auto', got {value!r}")
+        p.steps_per_execution = "auto"
+        return
+    if value < 1:
+        raise ParameterError(f"Parameter 'steps_per_execution' must be >= 1, got {value}")
+    if p.checkpoint_every % value:
+        raise ParameterError(
+            f"Parameter 'checkpoint_every' ({p.checkpoint_every}) must be a multiple of "
+            f"'steps_per_execution' ({value}): checkpoints are taken between calls into the compiled step"
+        )
+
+
 # ---- task options ----
 
 
@@ -321,11 +339,13 @@ class FinetuneParams:
     save_model: bool = True  # write output_dir/model (keras-hub preset of the encoder) and task_model.keras
     jit_compile: bool | str = param("auto", choices=(True, False, "auto"))  # XLA; auto: on for GPUs and TPUs, not CPUs
     feature_cache: str | None = "results/feature_cache"  # featurized training data reused across runs; None: off
+    steps_per_execution: int | str = "auto"  # training steps per compiled call; auto: 1 on CPU/GPU, more on TPU
 
     def __post_init__(self):
         if self.task not in TASK_NAMES:
             raise ParameterError(f"Parameter 'task': unknown task {self.task!r}; valid: {', '.join(TASK_NAMES)}")
         check_fields(self)
+        check_steps_per_execution(self)
         self.task_options = check_task_options(self.task, self.task_options)
 
 
@@ -385,9 +405,11 @@ class PretrainParams:
     results_csv: str = "results/pretrain.csv"
     run_id: str | None = None
     notebook: str = ""
+    steps_per_execution: int | str = "auto"  # training steps per compiled call; auto: 1 on CPU/GPU, more on TPU
 
     def __post_init__(self):
         check_fields(self)
+        check_steps_per_execution(self)
         made = [self.phase1_data] + ([self.phase2_data] if self.phase2_steps else [])
         if not all(made) and not self.corpus:
             raise ParameterError("Parameter 'corpus' is required unless phase1_data (and phase2_data) are given")

@@ -18,6 +18,8 @@ pretraining from.
 import dataclasses
 import json
 import os
+import shutil
+import tempfile
 
 import numpy as np
 
@@ -63,9 +65,13 @@ def pretraining_losses():
     import keras
 
     # The original divides the masked-LM loss by the number of real predictions
-    # (sum of masked_lm_weights), not by the padded slot count.
+    # (sum of masked_lm_weights), not by the padded slot count. `phase_stream`
+    # scales the weights of each global batch so that they sum to its slot count
+    # (`batch_weights`), and the loss divides by the slot count: the same value,
+    # also under R replicas, where Keras would divide each replica's share by
+    # that replica's own weights and average (not the batch's loss).
     return {
-        "mlm_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
+        "mlm_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum_over_batch_size"),
         "nsp_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     }
 
@@ -84,6 +90,16 @@ def to_model_inputs(features):
     return x, y, w
 
 
+def batch_weights(x, y, w):
+    """(x, y, w) with the masked-LM weights of this global batch scaled to sum to its slot count
+    (`pretraining_losses` divides by the slot count: the original's loss, sum(w * ce) / sum(w))."""
+    import tensorflow as tf
+
+    weights = w["mlm_logits"]
+    scale = tf.math.divide_no_nan(tf.cast(tf.size(weights), weights.dtype), tf.reduce_sum(weights))
+    return x, y, {**w, "mlm_logits": weights * scale}
+
+
 def phase_stream(files, instances, seq_length, max_predictions, batch_size, total_batches, seed):
     """Deterministic batches: epoch e is the records in a seeded shuffle (seed, e).
 
@@ -99,10 +115,13 @@ def phase_stream(files, instances, seq_length, max_predictions, batch_size, tota
     records = tf.data.TFRecordDataset(files)
     epochs = -(-total_batches * batch_size // instances)
     buffer = min(instances, 100_000)
-    # A seeded shuffle that reshuffles on each repetition: epoch e's order is
-    # fixed by (global seed, seed, e), so a resumed run with the same seeds
-    # replays it (the op seed is a Python int: seed 0 works too).
-    stream = records.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat(epochs)
+    # Epoch e is its own shuffle, seeded (global seed, seed * 2**20 + e), so the order is a function of
+    # (seed, step) alone. A shuffle that reshuffles on each repetition would also move on with every
+    # *iterator* made from the dataset: `model.fit` under a strategy makes one more (to build the model)
+    # than the distributed loop does, and the same run would train on another order.
+    stream = tf.data.Dataset.range(epochs).flat_map(
+        lambda epoch: records.shuffle(buffer, seed=seed * 2**20 + epoch, reshuffle_each_iteration=False)
+    )
     from workbench.training.loop import without_autotune
 
     stream = stream.map(
@@ -110,7 +129,8 @@ def phase_stream(files, instances, seq_length, max_predictions, batch_size, tota
         num_parallel_calls=os.cpu_count() or 1,
         deterministic=True,
     )
-    return without_autotune(stream.batch(batch_size, drop_remainder=True).take(total_batches).map(to_model_inputs))
+    batches = stream.batch(batch_size, drop_remainder=True).take(total_batches)
+    return without_autotune(batches.map(to_model_inputs).map(batch_weights))
 
 
 def evaluate_pretraining(model, files, seq_length, max_predictions, count, batch_size=64):
@@ -128,7 +148,11 @@ def evaluate_pretraining(model, files, seq_length, max_predictions, count, batch
     sums = dict(mlm_correct=0.0, mlm_loss=0.0, mlm_weight=0.0, nsp_correct=0.0, nsp_loss=0.0, nsp_count=0.0)
     for features in data:
         x, y, w = to_model_inputs(features)
-        out = model(x, training=False)
+        # Every batch full size (a TPU compiles one shape): the last one is filled up with copies of its
+        # first row, whose outputs are dropped.
+        n = int(tf.shape(y["nsp_logits"])[0])
+        x = {k: tf.concat([v, tf.repeat(v[:1], batch_size - n, axis=0)], 0) for k, v in x.items()}
+        out = {k: v[:n] for k, v in model(x, training=False).items()}
         mlm = out["mlm_logits"].numpy().astype(np.float64)
         ids, weights = y["mlm_logits"].numpy(), w["mlm_logits"].numpy()
         log_probs = mlm - mlm.max(-1, keepdims=True)
@@ -153,7 +177,7 @@ def evaluate_pretraining(model, files, seq_length, max_predictions, count, batch
 
 
 # Parameters that cannot change a run's results (see finetune.BOOKKEEPING_PARAMETERS).
-BOOKKEEPING_PARAMETERS = ("output_dir", "results_csv", "notebook", "run_id", "checkpoint_every")
+BOOKKEEPING_PARAMETERS = ("output_dir", "results_csv", "notebook", "run_id", "checkpoint_every", "steps_per_execution")
 
 
 @dataclasses.dataclass
@@ -193,30 +217,40 @@ def pretrain(**params):
 
     from workbench.runs.record import claim_run_dir
     from workbench.runs.tables import append_rows
-    from workbench.training.distribution import describe_strategy, get_strategy
+    from workbench.training.distribution import describe_strategy, get_strategy, is_chief
 
     run_id = p.run_id or default_run_id(p)
     output_dir = p.output_dir or os.path.join("results", "pretrain_runs", run_id)
-    claim_run_dir(output_dir, dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
     keras.utils.set_random_seed(p.seed)
     strategy = get_strategy(p.strategy, p.precision)
     where = describe_strategy(strategy)
+    # In a multi-worker run every worker trains; only the chief writes (docs/clusters.md). The others
+    # make their own copy of the vocabulary and data (seeded: the same) in a scratch directory.
+    chief = is_chief(strategy)
+    scratch = None if chief else tempfile.mkdtemp(prefix="workbench-worker-")
+    if chief:
+        claim_run_dir(output_dir, dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
+    try:
+        pretrained, model = _build_model(p, scratch or output_dir, strategy)
+        metrics, histories, rows = {}, [], []
+        for phase in _phases(p, pretrained.encoder.max_sequence_length):
+            files, stats = _phase_data(p, phase, scratch or output_dir, pretrained.tokenizer)
+            row = _row_fields(p, phase, run_id, output_dir, where, stats["instances"])
+            initial, final, outcome = _train_phase(model, p, phase, files, stats, output_dir, strategy, row, chief)
+            metrics[phase.number] = {"initial": initial, "final": final}
+            histories.append(outcome.history.assign(phase=phase.number)[["phase", *outcome.history.columns]])
+            row.update(
+                train_seconds=round(outcome.seconds, 3), sequences_per_second=outcome.examples_per_second(p.batch_size)
+            )
+            rows += _result_rows(row, phase, initial, final)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
 
-    pretrained, model = _build_model(p, output_dir, strategy)
-    metrics, histories, rows = {}, [], []
-    for phase in _phases(p, pretrained.encoder.max_sequence_length):
-        files, stats = _phase_data(p, phase, output_dir, pretrained.tokenizer)
-        row = _row_fields(p, phase, run_id, output_dir, where, stats["instances"])
-        initial, final, outcome = _train_phase(model, p, phase, files, stats, output_dir, strategy, row)
-        metrics[phase.number] = {"initial": initial, "final": final}
-        histories.append(outcome.history.assign(phase=phase.number)[["phase", *outcome.history.columns]])
-        row.update(
-            train_seconds=round(outcome.seconds, 3), sequences_per_second=outcome.examples_per_second(p.batch_size)
-        )
-        rows += _result_rows(row, phase, initial, final)
-
-    model_dir = _save_outputs(model, pretrained, output_dir, metrics)
-    append_rows(p.results_csv, rows, columns=PRETRAIN_COLUMNS)
+    model_dir = os.path.join(output_dir, "model")
+    if chief:
+        model_dir = _save_outputs(model, pretrained, output_dir, metrics)
+        append_rows(p.results_csv, rows, columns=PRETRAIN_COLUMNS)
     import pandas as pd
 
     return PretrainResult(run_id, output_dir, model_dir, metrics, pd.concat(histories, ignore_index=True))
@@ -301,18 +335,20 @@ def _shard_stats(location):
         return json.load(f)
 
 
-def _train_phase(model, p, phase, files, stats, output_dir, strategy, row):
+def _train_phase(model, p, phase, files, stats, output_dir, strategy, row, chief=True):
     """Compile for the phase (fresh warmup), resume it, score the official
     metrics before (on a fresh start) and after: (initial, final, outcome).
-    A diverged phase is recorded in the results table and re-raised."""
+    A diverged phase is recorded in the results table and re-raised (the
+    chief writes; every worker of a multi-worker run trains and scores)."""
     from workbench.files import read_json, write_text_atomic
     from workbench.models.optimizer import create_optimizer
     from workbench.runs.record import utc_now
     from workbench.runs.tables import append_rows
-    from workbench.training.distribution import auto_jit_compile
+    from workbench.training.distribution import auto_jit_compile, auto_steps_per_execution
     from workbench.training.loop import ResumableTraining, TrainingDiverged, build_training_state
 
     total_batches = phase.steps * p.gradient_accumulation
+    steps_per_execution = auto_steps_per_execution(p.steps_per_execution, strategy, p.checkpoint_every)
     with strategy.scope():
         model.compile(
             optimizer=create_optimizer(
@@ -320,6 +356,7 @@ def _train_phase(model, p, phase, files, stats, output_dir, strategy, row):
             ),
             loss=pretraining_losses(),
             jit_compile=auto_jit_compile("auto", strategy),
+            steps_per_execution=steps_per_execution,
         )
         sample = {k: np.zeros((1, phase.seq_length), "int32") for k in ("token_ids", "segment_ids", "padding_mask")}
         build_training_state(model, {**sample, "mask_positions": np.zeros((1, phase.max_predictions), "int32")})
@@ -331,6 +368,9 @@ def _train_phase(model, p, phase, files, stats, output_dir, strategy, row):
         p.checkpoint_every,
         tensorboard_dir=os.path.join(output_dir, "tensorboard", f"phase{phase.number}"),
         description=f"phase {phase.number} (seq {phase.seq_length})",
+        strategy=strategy,
+        steps_per_execution=steps_per_execution,
+        chief=chief,
     )
     seq_length, max_predictions = phase.seq_length, phase.max_predictions
     # The step-0 metrics are kept beside the checkpoints, so a phase resumed after a kill
@@ -338,7 +378,8 @@ def _train_phase(model, p, phase, files, stats, output_dir, strategy, row):
     initial_path = os.path.join(output_dir, f"initial_phase{phase.number}.json")
     if training.start_step == 0:
         initial = evaluate_pretraining(model, files, seq_length, max_predictions, p.eval_instances)
-        write_text_atomic(initial_path, json.dumps(initial) + "\n")
+        if chief:
+            write_text_atomic(initial_path, json.dumps(initial) + "\n")
     else:
         initial = read_json(initial_path) if os.path.exists(initial_path) else None
     stream = phase_stream(
@@ -347,8 +388,9 @@ def _train_phase(model, p, phase, files, stats, output_dir, strategy, row):
     try:
         outcome = training.fit(stream)
     except TrainingDiverged as e:
-        failed = {**row, "finished_at": utc_now(), "step": e.step, "status": "diverged", "error": str(e)}
-        append_rows(p.results_csv, [failed], columns=PRETRAIN_COLUMNS)
+        if chief:
+            failed = {**row, "finished_at": utc_now(), "step": e.step, "status": "diverged", "error": str(e)}
+            append_rows(p.results_csv, [failed], columns=PRETRAIN_COLUMNS)
         raise
     final = evaluate_pretraining(model, files, seq_length, max_predictions, p.eval_instances)
     return initial, final, outcome
