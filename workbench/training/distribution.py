@@ -152,7 +152,7 @@ def get_strategy(kind="auto", precision="auto", tpu=None):
             raise ValueError("tpu= names a TPU for TensorFlow; under JAX the TPU VM's own chips are used")
         from workbench.training.jax_distribution import get_distribution
 
-        return get_distribution(kind, precision)
+        return get_distribution(kind, precision, auto_precision)
 
     strategy, device = None, "cpu"
     if kind in ("auto", "tpu"):

@@ -54,7 +54,7 @@ class JaxDataParallel:
 
     Example:
     ```python
-    strategy = get_distribution("auto", "float32")
+    strategy = get_strategy("auto", "float32")  # under KERAS_BACKEND=jax
     with strategy.scope():
         model = BertClassifier(encoder, num_classes=2)
     strategy.num_replicas_in_sync  # e.g. 8 on a TPU v5e-8
@@ -109,12 +109,12 @@ def _initialize_multi_worker():
     _initialized.append(True)
 
 
-def get_distribution(kind="auto", precision="auto"):
+def get_distribution(kind, precision, auto_precision):
     """The JAX counterpart of `get_strategy` (same arguments, already validated
-    there), setting Keras' global distribution and mixed-precision policy."""
+    there), setting Keras' global distribution and mixed-precision policy.
+    `auto_precision` is `distribution.auto_precision`, passed in so that its one
+    rule serves both backends without an import cycle."""
     import jax
-
-    from workbench.training.distribution import auto_precision
 
     if kind == "multi_worker":
         _initialize_multi_worker()
