@@ -6,9 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The TPU install (tensorflow-tpu 2.20 + libtpu, Python 3.12) in a second environment; it runs on CPU too.
 TPU_VENV ?= .venv-tpu
+# The Beam runner's environment: apache-beam needs protobuf<7, pillow<13, python-dateutil<3, which the main
+# lock's versions exceed, so its tests run in a third environment from its own lock (.ci/requirements-beam.lock).
+BEAM_VENV ?= .venv-beam
 PYTHON_TPU ?= $(shell python3.12 -c "" 2>/dev/null && echo python3.12 || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
 
-.PHONY: venv test test-fast test-jax lint tpu-venv test-tpu suite browser-deps clean-venv
+.PHONY: venv test test-fast test-jax lint tpu-venv test-tpu beam-venv test-beam beam-lock suite browser-deps clean-venv
 
 venv: $(STAMP)
 
@@ -59,8 +62,30 @@ tpu-venv: $(TPU_VENV)/.installed
 test-tpu: tpu-venv
 	$(TPU_VENV)/bin/python -m pytest -q -m core -p no:cacheprovider
 
+$(BEAM_VENV)/.installed: pyproject.toml .ci/requirements-beam.lock
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: run 'make PYTHON=/path/to/python3.11 test-beam'"; exit 1; }
+	test -x $(BEAM_VENV)/bin/python || $(PYTHON) -m venv $(BEAM_VENV)
+	$(BEAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BEAM_VENV)/bin/python -m pip install --quiet -c .ci/requirements-beam.lock -e '.[test,beam]'
+	touch $@
+
+beam-venv: $(BEAM_VENV)/.installed
+
+# The Beam runner's tests (DirectRunner, several processes) under apache-beam. Without apache-beam they skip;
+# here a missing apache-beam is an error, so the import comes first.
+test-beam: beam-venv
+	$(BEAM_VENV)/bin/python -c "import apache_beam"
+	$(BEAM_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_beam.py \
+	  tests/test_pretraining_data.py::test_beam_runner_writes_the_local_runners_shards
+
+# Re-resolve the Beam lock from the package index after a dependency or main-lock change; only the versions
+# apache-beam cannot take are released from the main lock.
+beam-lock:
+	$(PYTHON) -m workbench.install --resolve-lock .ci/requirements-beam.lock --extras test,beam \
+	  --constraints .ci/requirements.lock --release protobuf,pillow,python-dateutil
+
 suite: venv
 	$(PY) -m workbench run-suite --suite embedded --jobs 2
 
 clean-venv:
-	rm -rf $(VENV) $(TPU_VENV)
+	rm -rf $(VENV) $(TPU_VENV) $(BEAM_VENV)

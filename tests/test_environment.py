@@ -21,9 +21,9 @@ def pyproject_requirements():
     return project["dependencies"] + project["optional-dependencies"]["test"]
 
 
-def lock_versions():
+def lock_versions(name="requirements.lock"):
     lock = {}
-    for line in (ROOT / ".ci" / "requirements.lock").read_text().splitlines():
+    for line in (ROOT / ".ci" / name).read_text().splitlines():
         if "==" in line and not line.startswith("#"):
             name, version = line.split("==")
             lock[canonicalize_name(name)] = version
@@ -58,6 +58,27 @@ def test_lock_file_satisfies_every_range():
         version = lock.get(canonicalize_name(requirement.name))
         assert version is not None, f"{requirement.name} is missing from .ci/requirements.lock"
         assert requirement.specifier.contains(version), f"lock has {requirement.name}=={version}, outside {text}"
+
+
+def test_beam_lock_satisfies_every_range_and_moves_only_what_beam_needs():
+    """`.ci/requirements-beam.lock` (make test-beam) holds the project with its test and beam extras; beside the
+    main lock it adds Beam's own dependencies and moves exactly the versions pyproject.toml's comment names."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    main, beam = lock_versions(), lock_versions("requirements-beam.lock")
+    for text in pyproject_requirements() + project["optional-dependencies"]["beam"]:
+        requirement = Requirement(text)
+        version = beam.get(canonicalize_name(requirement.name))
+        assert version is not None, f"{requirement.name} is missing from .ci/requirements-beam.lock"
+        assert requirement.specifier.contains(version), f"beam lock has {requirement.name}=={version}, outside {text}"
+    assert set(main) <= set(beam), sorted(set(main) - set(beam))
+    moved = {name: (main[name], beam[name]) for name in main if beam[name] != main[name]}
+    assert set(moved) == {"protobuf", "pillow", "python-dateutil"}, moved
+    comment = re.sub(r"\n#\s*", " ", (ROOT / "pyproject.toml").read_text())
+    for name, (old, new) in moved.items():
+        assert f"{name} {old} -> {new}" in comment, f"pyproject.toml's beam comment does not say {name} {old} -> {new}"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-c .ci/requirements-beam.lock -e '.[test,beam]'" in makefile
+    assert re.search(r"^\s*make test-beam\s*$", (ROOT / ".ci" / "run").read_text(), re.M)
 
 
 def test_ci_runs_the_readme_test_command():

@@ -75,3 +75,40 @@ def test_the_real_installed_metadata_is_read_with_extras():
     names = {install._name(r) for r in requirements}
     assert {"tensorflow", "keras-hub", "pytest"} <= names
     assert "pytest" not in {install._name(r) for r in install.installed_requirements()}
+
+
+def test_resolve_lock_releases_the_named_pins_and_says_what_moved(monkeypatch, tmp_path):
+    """The Beam lock's maker (`make beam-lock`), with pip's resolution stood in for: the other lock constrains
+    everything but the released names, the header says which versions moved, a failed resolution keeps the old
+    lock."""
+    import json
+    import subprocess
+
+    main = tmp_path / "main.lock"
+    main.write_text("# exact versions\nprotobuf==7.36.2\nnumpy==2.4.6\nPillow==13.0.0\n")
+    resolved = [("bert-workbench", "0.1.0"), ("numpy", "2.4.6"), ("protobuf", "6.33.6"), ("pillow", "12.3.0")]
+    seen = {}
+
+    def pip(command, check):
+        seen["command"] = command
+        seen["constraints"] = open(command[command.index("-c") + 1]).read()
+        report = {"install": [{"metadata": {"name": n, "version": v}} for n, v in resolved + [("apache-beam", "2.77")]]}
+        with open(command[command.index("--report") + 1], "w") as f:
+            json.dump(report, f)
+
+    monkeypatch.setattr(subprocess, "run", pip)
+    beam = tmp_path / "beam.lock"
+    install.resolve_lock(str(beam), ("test", "beam"), str(main), ("protobuf", "pillow"), source="/src")
+    assert seen["constraints"] == "numpy==2.4.6\n" and seen["command"][-1] == "/src[test,beam]"
+    assert {"--dry-run", "--ignore-installed", "--report"} <= set(seen["command"])
+    lines = beam.read_text().splitlines()
+    assert lines[3:] == ["apache-beam==2.77", "numpy==2.4.6", "pillow==12.3.0", "protobuf==6.33.6"]
+    assert lines[2].endswith("main.lock: pillow 13.0.0 -> 12.3.0, protobuf 7.36.2 -> 6.33.6.")
+
+    def fails(command, check):
+        raise subprocess.CalledProcessError(1, command)
+
+    monkeypatch.setattr(subprocess, "run", fails)
+    with pytest.raises(subprocess.CalledProcessError):
+        install.resolve_lock(str(beam), ("test", "beam"), str(main), ("protobuf",))
+    assert beam.read_text().splitlines() == lines

@@ -7,9 +7,11 @@ import shutil
 import pandas as pd
 import pytest
 
-from workbench.runs.suite import ROOT, parse_grid, plan, run_suite
+from workbench import resources
+from workbench.runs.suite import parse_grid, plan, run_suite
 
-SAMPLES = os.path.join(ROOT, "data", "samples")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLES = resources.samples()
 
 
 def test_notebooks_are_committed_without_outputs_and_have_parameters():
@@ -43,6 +45,20 @@ def test_plan_grid_seeds_and_run_ids():
         parse_grid(["lr=1"])
     with pytest.raises(ValueError, match="Unknown suite"):
         plan("superglue")
+
+
+def test_embedded_plan_reads_the_shipped_samples_and_writes_under_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (run,) = plan("embedded", tasks=["rte"])
+    assert (run.parameters["data_dir"], run.parameters["vocab"]) == (resources.samples(), resources.sample_vocab())
+    assert run.parameters["results_csv"] == str(tmp_path / "results" / "embedded" / "finetune.csv")
+    assert run.parameters["output_dir"] == str(tmp_path / "results" / "embedded" / "runs" / run.run_id)
+    # Relative paths a user gives mean relative to the working directory, not to the workbench's files.
+    (run,) = plan("glue", tasks=["rte"], data_dir="mydata", results_dir="out")
+    assert (run.parameters["data_dir"], run.parameters["results_csv"]) == (
+        str(tmp_path / "mydata"),
+        str(tmp_path / "out" / "finetune.csv"),
+    )
 
 
 def test_suite_runs_notebooks_records_failures_and_skips_done(tmp_path):

@@ -7,6 +7,8 @@ them. Heavy imports happen inside the commands, so `--help` is instant.
 import argparse
 import sys
 
+from workbench import resources  # standard library only: the shipped files the defaults name
+
 
 def cmd_sizes(args):
     """Print the named model sizes with their parameter counts (all, and
@@ -75,12 +77,27 @@ def cmd_bench_featurize(args):
     from workbench.bench import featurize as featurize_benchmark
     from workbench.text.tokenizer import BertTokenizer
 
-    tokenizer = BertTokenizer(args.vocab, lowercase=True)
+    tokenizer = BertTokenizer(args.vocab or resources.sample_vocab(), lowercase=True)
     result = featurize_benchmark.run(tokenizer, questions=args.questions, workers=args.workers)
     print(
         f"{result['questions']} questions -> {result['windows']} windows in {result['seconds']:.1f} s "
         f"({result['questions_per_second']:.0f} questions/s, {args.workers or os.cpu_count()} workers)"
     )
+
+
+def cmd_notebooks(args):
+    """Print the paths of the notebooks shipped with the workbench, or copy them into a folder: a pip install
+    keeps them inside the package, where papermill can run them but Jupyter users should not edit them."""
+    if args.copy_to is None:
+        for name in resources.notebook_names():
+            print(resources.notebook(name))
+        return
+    try:
+        written = resources.copy_notebooks(args.copy_to, overwrite=args.overwrite)
+    except FileExistsError as e:
+        raise RuntimeError(f"{e}; nothing was copied") from None
+    for path in written:
+        print("wrote", path)
 
 
 def cmd_run_suite(args):
@@ -186,7 +203,9 @@ def cmd_bench_attention(args):
     from workbench.models.encoder import BertEncoder
     from workbench.text.tokenizer import BertTokenizer
 
-    tokenizer = BertTokenizer(args.vocab, lowercase=True)  # the benchmark text is lowercase vocabulary words
+    tokenizer = BertTokenizer(
+        args.vocab or resources.sample_vocab(), lowercase=True
+    )  # the benchmark text is lowercase vocabulary words
     encoder = BertEncoder.from_config_object(BertConfig.from_size(args.model, vocab_size=tokenizer.vocabulary_size()))
     words = [w for w in tokenizer.get_vocabulary() if w.isalpha()][:400]
     text = " ".join(words[i % len(words)] for i in range(args.tokens))
@@ -275,6 +294,9 @@ def cmd_bench_input(args):
         print("fit() return delay, tf.data autotune on: " + describe_delays(fit_return_delays(True, args.runs)))
 
 
+SAMPLE_VOCAB_HELP = "vocab.txt (default: the sample vocabulary shipped with the workbench)"
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m workbench",
@@ -305,7 +327,9 @@ def build_parser():
     p.set_defaults(func=cmd_download)
 
     p = commands.add_parser("bench-featurize", help="benchmark SQuAD featurization on a synthetic SQuAD-sized input")
-    p.add_argument("--vocab", default="data/samples/vocab.txt")
+    p.add_argument(
+        "--vocab", default=None, help="vocab.txt (default: the sample vocabulary shipped with the workbench)"
+    )
     p.add_argument("--questions", type=int, default=87_599)
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(func=cmd_bench_featurize)
@@ -318,12 +342,19 @@ def build_parser():
     p.add_argument("--seeds", default="1", help="comma-separated seeds, e.g. 1,2,3")
     p.add_argument("--grid", nargs="*", default=[], help="NAME=V1,V2 ... e.g. learning_rate=2e-5,3e-5 batch_size=16,32")
     p.add_argument("--skip-done", action="store_true", help="leave out runs that already succeeded")
-    p.add_argument("--data-dir", default=None, help="default: data (embedded: data/samples)")
-    p.add_argument("--results-dir", default=None, help="default: results (embedded: results/embedded)")
+    p.add_argument("--data-dir", default=None, help="default: data (embedded: the samples shipped with the workbench)")
+    p.add_argument(
+        "--results-dir", default=None, help="default: results (embedded: results/embedded), in the working directory"
+    )
     p.add_argument("--jobs", type=int, default=1, help="notebooks run at once")
     p.add_argument("--tasks", default=None, help="comma-separated subset of the suite's tasks")
     p.add_argument("--no-report", action="store_true", help="do not end with report.html")
     p.set_defaults(func=cmd_run_suite)
+
+    p = commands.add_parser("notebooks", help="list the notebooks shipped with the workbench, or copy them out")
+    p.add_argument("--copy-to", metavar="DIR", default=None, help="copy them into DIR (created if missing)")
+    p.add_argument("--overwrite", action="store_true", help="replace notebooks already in DIR")
+    p.set_defaults(func=cmd_notebooks)
 
     from workbench.bench.analysis import MAKERS
 
@@ -394,7 +425,9 @@ def build_parser():
 
     p = commands.add_parser("bench-attention", help="benchmark the attention explorer's update time")
     p.add_argument("--model", default="base", help="size name (random weights)")
-    p.add_argument("--vocab", default="data/samples/vocab.txt")
+    p.add_argument(
+        "--vocab", default=None, help="vocab.txt (default: the sample vocabulary shipped with the workbench)"
+    )
     p.add_argument("--tokens", type=int, default=128)
     p.add_argument("--repeats", type=int, default=20)
     p.set_defaults(func=cmd_bench_attention)

@@ -15,14 +15,21 @@ This module uses the standard library only, so it runs before anything is instal
     python -m workbench.install --tpu --source dist/bert_workbench-0.1.0-py3-none-any.whl
     pip install --no-deps git+URL && python -m workbench.install --tpu --deps-only   # what a notebook does
     python -m workbench.install --constraints .ci/requirements-tpu.lock --tpu --extras test   # CI's exact set
+
+It also writes lock files for environments that cannot share the main lock (`make beam-lock`):
+
+    python -m workbench.install --resolve-lock .ci/requirements-beam.lock --extras test,beam \
+        --constraints .ci/requirements.lock --release protobuf,pillow,python-dateutil
 """
 
 import argparse
 import importlib.metadata
+import json
 import os
 import re
 import subprocess
 import sys
+import tempfile
 
 # The TensorFlow TPU build on the package index (Python 3.12 wheels): 2.20.0 is the newest there is. It asks for
 # `libtpu~=0.0.14`, which pip reads as any 0.0.x from 0.0.14 on and resolves to the newest (0.0.52 on
@@ -101,6 +108,51 @@ def check_tpu_environment():
     print("TPU environment: tensorflow-tpu", importlib.metadata.version("tensorflow-tpu"), "and no plain tensorflow")
 
 
+def resolve_lock(output, extras=(), constraints=None, release=(), source="."):
+    """Write `output`, a lock file: every distribution pip resolves for the workbench at `source` with `extras`,
+    at exact versions, one `name==version` a line. pip resolves it from the package index without installing
+    anything (`pip install --dry-run --report`), under `constraints` (another lock) less the names in `release`:
+    so the new lock keeps every version of the other one that it can and moves only what it must (the Beam
+    environment: protobuf, pillow and python-dateutil, below apache-beam's upper bounds). Returns {name: version}.
+    """
+    released = {_name(r) for r in release}
+    spec = f"{source}[{','.join(extras)}]" if extras else source
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed"]
+        command += ["--report", os.path.join(tmp, "report.json")]
+        held = {}
+        if constraints:
+            with open(constraints, encoding="utf-8") as f:
+                held = {_name(line): line.strip().split("==")[1] for line in f if "==" in line and line[0] != "#"}
+            with open(os.path.join(tmp, "constraints.txt"), "w", encoding="utf-8") as f:
+                f.writelines(f"{name}=={version}\n" for name, version in held.items() if name not in released)
+            command += ["-c", os.path.join(tmp, "constraints.txt")]
+        print("+", " ".join(command + [spec]), flush=True)
+        subprocess.run(command + [spec], check=True)
+        with open(os.path.join(tmp, "report.json"), encoding="utf-8") as f:
+            report = json.load(f)
+    pins = {
+        item["metadata"]["name"]: item["metadata"]["version"]
+        for item in report["install"]
+        if _name(item["metadata"]["name"]) != "bert-workbench"
+    }
+    written_by = ["python -m workbench.install --resolve-lock", output]
+    written_by += ["--extras", ",".join(extras)] * bool(extras) + ["--constraints", constraints] * bool(constraints)
+    written_by += ["--release", ",".join(release)] * bool(release)
+    header = [
+        f"# Exact versions of every distribution the workbench [{','.join(extras)}] installs; used as pip constraints.",
+        f"# Resolved from the package index by `{' '.join(written_by)}`.",
+    ]
+    if constraints:
+        moved = [f"{n} {held[_name(n)]} -> {v}" for n, v in sorted(pins.items()) if held.get(_name(n), v) != v]
+        header.append(f"# Versions that differ from {constraints}: {', '.join(moved) or 'none'}.")
+    lines = header + [f"{name}=={pins[name]}" for name in sorted(pins, key=_name)]
+    with open(output + ".tmp", "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(output + ".tmp", output)  # a failed resolution leaves the old lock as it was
+    return pins
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m workbench.install", description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", default=".", help="a checkout folder (default: .), a wheel file or git+URL")
@@ -109,8 +161,14 @@ def main(argv=None):
     parser.add_argument("--constraints", help="a pip constraints file (CI: .ci/requirements.lock)")
     parser.add_argument("--no-editable", action="store_true", help="install a checkout as a regular package")
     parser.add_argument("--deps-only", action="store_true", help="the workbench is installed (--no-deps) already")
+    parser.add_argument("--resolve-lock", metavar="LOCK", help="install nothing: write LOCK, resolved from the index")
+    parser.add_argument("--release", default="", help="with --resolve-lock: names not held to --constraints")
     args = parser.parse_args(argv)
     extras = tuple(e for e in args.extras.split(",") if e)
+    if args.resolve_lock:
+        release = tuple(r for r in args.release.split(",") if r)
+        resolve_lock(args.resolve_lock, extras, args.constraints, release, args.source)
+        return
     install(args.source, args.tpu, extras, args.constraints, False if args.no_editable else None, args.deps_only)
 
 

@@ -8,9 +8,16 @@ paper is written and printed, and the report: the results notebook executed on
 the suite's table and exported as one offline HTML page (`report.html` beside
 the table) that links every run's analysis page.
 
-The `embedded` suite is the main job: all 15 task names on the samples in
-`data/samples/` with a tiny random-weight model, offline, in minutes on a
-2-core CPU; it writes to `results/embedded/` (not committed).
+The `embedded` suite is the main job: all 15 task names on the samples
+shipped with the workbench (`data/samples/`, see `workbench.resources`) with a
+tiny random-weight model, offline, in minutes on a 2-core CPU; it writes to
+`results/embedded/` (not committed).
+
+The notebooks and the paper's results come from `workbench.resources`, so the
+suite runs from any directory, in a checkout or a pip install. Relative paths
+(the results directory, a `--data-dir`, the notebooks' own relative defaults
+such as the feature cache) mean relative to the working directory, which is
+also the notebooks' working directory.
 """
 
 import concurrent.futures
@@ -18,10 +25,9 @@ import dataclasses
 import itertools
 import os
 
+from workbench import resources
 from workbench.runs import record
 from workbench.tasks.registry import GLUE_TASKS, TASK_NAMES
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SUITES = {
     "embedded": TASK_NAMES,
@@ -34,10 +40,9 @@ SUITES = {
 
 # Parameters of the embedded suite: a tiny model learned from scratch on the
 # samples; enough steps to see the loss fall, few enough to finish in minutes.
+# Its vocab and data_dir are the shipped samples (`plan` fills them in).
 EMBEDDED = {
     "model": "tiny",
-    "vocab": "data/samples/vocab.txt",
-    "data_dir": "data/samples",
     "download": False,
     "batch_size": 8,
     "learning_rate": 5e-4,
@@ -97,8 +102,8 @@ def plan(suite, model=None, seeds=(1,), grid=None, data_dir=None, results_dir=No
     if unknown:
         raise ValueError(f"Task(s) {unknown} are not in suite {suite!r}: {', '.join(SUITES[suite])}")
     embedded = suite == "embedded"
-    # Absolute paths: notebooks run with the repository root as working directory.
-    results_dir = os.path.abspath(results_dir or os.path.join(ROOT, "results", "embedded" if embedded else ""))
+    # Absolute paths in the parameters: they name the same files whatever directory a notebook runs in.
+    results_dir = os.path.abspath(results_dir or os.path.join("results", "embedded" if embedded else ""))
     grid = grid or {}
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
     runs = []
@@ -107,8 +112,8 @@ def plan(suite, model=None, seeds=(1,), grid=None, data_dir=None, results_dir=No
         params = dict(EMBEDDED) if embedded else {"download": True}
         if embedded:
             params["max_seq_length"] = EMBEDDED_SEQ.get(task, params["max_seq_length"])
-            params["vocab"] = os.path.join(ROOT, params["vocab"])
-            params["data_dir"] = os.path.join(ROOT, params["data_dir"])
+            params["vocab"] = resources.sample_vocab()
+            params["data_dir"] = resources.samples()
         if model:
             params["model"] = model
         if data_dir:
@@ -138,8 +143,8 @@ def _kernel_name():
 
 
 def execute(run, kernel_name=None, timeout=None):
-    """Run one notebook with papermill; on failure record an error row. Returns
-    (run, error message or None)."""
+    """Run one notebook with papermill, in the working directory; on failure
+    record an error row. Returns (run, error message or None)."""
     import papermill
 
     from workbench.runs.tables import append_rows
@@ -147,11 +152,11 @@ def execute(run, kernel_name=None, timeout=None):
     os.makedirs(os.path.dirname(run.output_notebook), exist_ok=True)
     try:
         papermill.execute_notebook(
-            os.path.join(ROOT, "notebooks", run.notebook),
+            resources.notebook(run.notebook),
             run.output_notebook,
             parameters=run.parameters,
             kernel_name=kernel_name or _kernel_name(),
-            cwd=ROOT,
+            cwd=os.getcwd(),
             progress_bar=False,
             execution_timeout=timeout,
         )
@@ -220,9 +225,7 @@ def run_suite(
                 if error:
                     failures.append((run, error))
                     log(f"FAILED {run.run_id}: {error} (notebook: {run.output_notebook})")
-    summary = write_summary(
-        results_csv, os.path.join(ROOT, "data", "paper_results.csv"), os.path.join(results_dir, "summary.csv")
-    )
+    summary = write_summary(results_csv, resources.paper_results(), os.path.join(results_dir, "summary.csv"))
     log(summary.to_string(index=False) if not summary.empty else "no successful runs to summarize")
     log(
         f"\n{len(runs) - len(failures)} run(s) ok, {len(failures)} failed. Tables: {results_csv}, "
@@ -266,8 +269,9 @@ def embed_plotly(notebook):
 
 
 def write_report(results_dir, paper_csv=None, kernel_name=None, path=None):
-    """Execute notebooks/results.ipynb on `results_dir/finetune.csv` and write
-    it as one standalone HTML page (default `results_dir/report.html`).
+    """Execute the results notebook on `results_dir/finetune.csv` (beside the
+    paper's numbers, by default the shipped ones) and write it as one
+    standalone HTML page (default `results_dir/report.html`).
 
     The executed notebook is kept beside it (`results.ipynb`). Figures are
     rendered with plotly's mimetype renderer and embedded by `embed_plotly`,
@@ -282,20 +286,22 @@ def write_report(results_dir, paper_csv=None, kernel_name=None, path=None):
     results_dir = os.path.abspath(results_dir)
     path = path or os.path.join(results_dir, "report.html")
     executed = os.path.join(results_dir, "results.ipynb")
+    parameters = {
+        "results_csv": os.path.join(results_dir, "finetune.csv"),
+        "summary_csv": os.path.join(results_dir, "summary.csv"),
+    }
+    if paper_csv:  # else the notebook's own default: the paper's numbers shipped with the workbench
+        parameters["paper_csv"] = os.path.abspath(paper_csv)
     previous = os.environ.get("PLOTLY_RENDERER")
     os.environ["PLOTLY_RENDERER"] = "plotly_mimetype"  # the kernel inherits it: figures as JSON outputs
     try:
         with atomic_path(executed) as tmp:
             notebook = papermill.execute_notebook(
-                os.path.join(ROOT, "notebooks", "results.ipynb"),
+                resources.notebook("results.ipynb"),
                 tmp,
-                parameters={
-                    "results_csv": os.path.join(results_dir, "finetune.csv"),
-                    "paper_csv": paper_csv or os.path.join(ROOT, "data", "paper_results.csv"),
-                    "summary_csv": os.path.join(results_dir, "summary.csv"),
-                },
+                parameters=parameters,
                 kernel_name=kernel_name or _kernel_name(),
-                cwd=ROOT,
+                cwd=os.getcwd(),
                 progress_bar=False,
             )
     finally:

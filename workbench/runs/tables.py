@@ -243,23 +243,24 @@ def paper_task_name(task, split):
     return PAPER_TASK.get((task, split)) or PAPER_TASK_BY_NAME.get(task, task)
 
 
-def summarize(finetune_csv, paper_csv):
+def summarize(finetune_csv, paper_csv=None):
     """Per task, split, metric and model: the paper's protocol (the grid point
     with the best mean dev value of the task's headline metric), the mean and
     standard deviation over seeds at that point, the paper's number for the same
     model size (the same split when published, else the closest one) and the
-    difference, all in percent."""
+    difference, all in percent. `paper_csv` defaults to the paper's numbers
+    shipped with the workbench; a missing file is an error, not empty columns."""
     import pandas as pd
 
+    from workbench import resources
     from workbench.tasks.registry import get_task
 
     table = read_table(finetune_csv)
     table = table[(table["status"] == "ok") & table["split"].notna() & (table["split"].astype(str) != "")]
-    paper = (
-        pd.read_csv(paper_csv)
-        if os.path.exists(paper_csv)
-        else pd.DataFrame(columns=["source", "model", "task", "split", "metric", "value"])
-    )
+    paper_csv = paper_csv or resources.paper_results()
+    if not os.path.isfile(paper_csv):
+        raise FileNotFoundError(f"{paper_csv}: the paper's results table does not exist (paper_csv)")
+    paper = pd.read_csv(paper_csv)
     rows = []
     if table.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
