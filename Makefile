@@ -11,7 +11,7 @@ TPU_VENV ?= .venv-tpu
 BEAM_VENV ?= .venv-beam
 PYTHON_TPU ?= $(shell python3.12 -c "" 2>/dev/null && echo python3.12 || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
 
-.PHONY: venv test test-fast lint tpu-venv test-tpu beam-venv test-beam beam-lock suite browser-deps clean-venv
+.PHONY: venv test test-fast test-jax lint tpu-venv test-tpu beam-venv test-beam beam-lock suite browser-deps clean-venv
 
 venv: $(STAMP)
 
@@ -37,6 +37,13 @@ test: venv browser-deps
 # The inner loop: no notebooks, no browser, nothing marked slow (tests/conftest.py lists the tiers).
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow and not notebook and not browser"
+
+# The backend-agnostic tests (model parity, heads, optimizer, checkpoints, export, a fine-tune and a pretraining
+# run with exact resume, speed without TensorFlow) under Keras' JAX backend on CPU (tests/conftest.py, docs/jax.md).
+# JAX's compilation cache lets the repeated runs of one test reuse their XLA programs.
+test-jax: venv
+	KERAS_BACKEND=jax JAX_COMPILATION_CACHE_DIR=$${TMPDIR:-/tmp}/workbench-jax-cache \
+	  $(PY) -m pytest -q -m backend_agnostic -p no:cacheprovider
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -75,7 +75,8 @@ TOY_VOCAB = [
 
 
 # Test tiers, in one place. `make test` runs everything (what CI calls); `make test-fast` skips the tiers
-# below that take minutes on the 2-core machine; `make test-tpu` runs `core` under the TPU install.
+# below that take minutes on the 2-core machine; `make test-tpu` runs `core` under the TPU install;
+# `make test-jax` runs `backend_agnostic` with KERAS_BACKEND=jax.
 # Keys are test files, or "file::test" for single tests.
 TIERS = {
     "browser": ["test_browser.py"],
@@ -108,6 +109,19 @@ TIERS = {
         "test_finetune.py::test_a_run_writes_rows_predictions_history_and_a_loadable_model",
         "test_pretraining.py::test_pretraining_learns_resumes_and_feeds_fine_tuning",
     ],
+    # Tests that hold under either Keras backend; `make test-jax` runs them with KERAS_BACKEND=jax, beside
+    # test_jax_backend.py (a short fine-tune with exact resume, a pretraining run, speed without TensorFlow).
+    "backend_agnostic": [
+        "test_backbone.py",
+        "test_heads.py",
+        "test_optimization.py",
+        "test_attention.py",
+        "test_checkpoints.py::test_google_release_matches_reference",
+        "test_checkpoints.py::test_round_trips_are_bit_identical",
+        "test_checkpoints.py::test_savedmodel_export_serves_the_task_model",
+        "test_attention_explorer.py::test_explorer_views_follow_the_controls",
+        "test_jax_backend.py",
+    ],
 }
 
 
@@ -117,6 +131,7 @@ def pytest_configure(config):
         ("notebook", "executes notebooks through papermill"),
         ("slow", "takes tens of seconds or more on the 2-core machine"),
         ("core", "model parity, optimizer, a fine-tune and a pretraining run: also run under the TPU install"),
+        ("backend_agnostic", "holds under the TensorFlow and the JAX backend: `make test-jax` runs it under JAX"),
     ):
         config.addinivalue_line("markers", f"{tier}: {meaning}")
 

@@ -243,13 +243,18 @@ def cmd_speed(args):
         min_seconds=args.min_seconds,
     )
     record(row, args.output)
+    rate = row["input_sequences_per_second"]
     print(
         f"{row['model']} {row['mode']} seq {row['seq']} batch {row['batch']} "
-        f"({row['precision']}, xla={row['xla']}, {row['device']}): "
+        f"({row['backend']}, {row['precision']}, xla={row['xla']}, {row['device']}): "
         f"{row['sequences_per_second']} seq/s, {row['tflops']} TFLOP/s, peak {row['peak_tflops']} TFLOP/s, "
-        f"MFU {row['mfu']}, "
-        f"vs plain keras-hub {row['vs_keras_hub'] or '-'}x; input pipeline {row['input_sequences_per_second']} seq/s "
-        f"({row['input_sequences_per_second'] / row['sequences_per_second']:.0f}x the step)  -> {args.output}"
+        f"MFU {row['mfu']}, vs plain keras-hub (same precision) {row['vs_keras_hub'] or '-'}x; "
+        + (
+            f"input pipeline {rate} seq/s ({rate / row['sequences_per_second']:.0f}x the step)"
+            if rate != ""
+            else "synthetic NumPy batches (no TensorFlow: no tf.data pipeline)"
+        )
+        + f"  -> {args.output}"
     )
 
 
@@ -270,7 +275,8 @@ def cmd_max_batch(args):
         )
         record(row, args.output)
         print(
-            f"{row['model']} {row['mode']} seq {seq} ({row['precision']}, xla={row['xla']}, {row['device']}): "
+            f"{row['model']} {row['mode']} seq {seq} ({row['backend']}, {row['precision']}, xla={row['xla']}, "
+            f"{row['device']}): "
             f"max batch {row['max_batch']}  -> {args.output}"
         )
 
@@ -435,7 +441,10 @@ def build_parser():
     p.add_argument("--mode", choices=["train", "predict", "pretrain"], default="train")
     p.add_argument("--precision", default="auto")
     p.add_argument(
-        "--xla", action=argparse.BooleanOptionalAction, default=None, help="default: on for GPUs and TPUs, off on CPUs"
+        "--xla",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="default: on under JAX; under TensorFlow on for GPUs and TPUs, off on CPUs",
     )
     p.add_argument("--strategy", default="auto")
     p.add_argument("--steps", type=int, default=20)
@@ -450,7 +459,7 @@ def build_parser():
     p.add_argument(
         "--profile",
         metavar="DIR",
-        help="also write a TensorFlow profiler trace of two steps to DIR (open with TensorBoard)",
+        help="also write a profiler trace (TensorFlow's or JAX's) of two steps to DIR (open with TensorBoard)",
     )
     p.add_argument("--output", default="results/speed.csv")
     p.set_defaults(func=cmd_speed)
@@ -461,7 +470,10 @@ def build_parser():
     p.add_argument("--mode", choices=["train", "predict", "pretrain"], default="train")
     p.add_argument("--precision", default="auto")
     p.add_argument(
-        "--xla", action=argparse.BooleanOptionalAction, default=None, help="default: on for GPUs and TPUs, off on CPUs"
+        "--xla",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="default: on under JAX; under TensorFlow on for GPUs and TPUs, off on CPUs",
     )
     p.add_argument("--strategy", default="auto")
     p.add_argument("--start", type=int, default=8)

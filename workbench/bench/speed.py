@@ -13,14 +13,21 @@ parameters, P masked positions and vocabulary V:
 MFU is achieved FLOP/s divided by the peak measured in the same process: a
 large matmul in the same dtype (its fastest run), the faster of XLA and plain TensorFlow (on CPU,
 XLA's matmul was measured at half of TensorFlow's, below what the model itself
-reached, so it is no peak).
+reached, so it is no peak); under JAX, jax.jit's matmul.
 
 Defaults are the fine-tuning path's: `precision="auto"` (bfloat16 on TPUs, on GPUs of
-compute capability >= 8.0 and on CPUs with native bfloat16) and `xla="auto"` (XLA on
-GPUs and TPUs, also under strategies, not on CPU, where it was measured slower). The keras-hub
-baseline is what a user writes without the workbench: float32, defaults.
+compute capability >= 8.0 and, under TensorFlow, on CPUs with native bfloat16) and `xla="auto"`
+(TensorFlow: XLA on GPUs and TPUs, also under strategies, not on CPU, where it was measured slower;
+JAX: always). The keras-hub baseline is what a user writes without the workbench (`BertBackbone` +
+`Dense`, Adam, Keras' default compilation) in the same backend and the same precision policy, so
+`vs_keras_hub` compares like with like (until 2026-11-30 it ran in float32 beside a bfloat16 workbench).
 Each row also has the input pipeline's own throughput for the same shapes
-(`workbench.bench.input`), to show that data never starves the step.
+(`workbench.bench.input`), to show that data never starves the step, and the Keras backend.
+
+Under the JAX backend with TensorFlow not installed, the batches are NumPy arrays
+fed by a `keras.utils.PyDataset` and the input-pipeline column stays empty: this
+module, and everything it imports, imports TensorFlow only inside functions and
+only where it is installed.
 """
 
 import math
@@ -55,6 +62,7 @@ SPEED_COLUMNS = [
     "mfu",
     "vs_keras_hub",
     "input_sequences_per_second",
+    "backend",
 ]
 
 
@@ -70,22 +78,45 @@ def flops_per_sequence(config, seq, mode, predictions=0):
 
 
 def measure_peak(dtype, xla, size=2048, repeats=20):
-    """FLOP/s of a (size x size) @ (size x size) matmul, the fastest of `repeats`.
+    """FLOP/s of a (size x size) @ (size x size) matmul in `dtype` (a name such as
+    "bfloat16"), the fastest of `repeats`; under JAX always through `jax.jit`.
 
     The fastest, not the median: on a shared VM the median moved by 10% between
     runs (bfloat16: 0.355-0.400 TFLOP/s), and a low peak inflates MFU."""
-    import tensorflow as tf
+    import keras
 
-    a = tf.random.normal((size, size), dtype=dtype)
-    b = tf.random.normal((size, size), dtype=dtype)
-    fn = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=bool(xla))
-    fn(a, b).numpy()
+    if keras.backend.backend() == "jax":
+        import jax
+
+        a, b = (jax.random.normal(jax.random.key(i), (size, size), dtype) for i in (0, 1))
+        matmul = jax.jit(lambda x, y: x @ y)
+
+        def fn(x, y):
+            return matmul(x, y).block_until_ready()
+    else:
+        import tensorflow as tf
+
+        a = tf.random.normal((size, size), dtype=dtype)
+        b = tf.random.normal((size, size), dtype=dtype)
+        compiled = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=bool(xla))
+
+        def fn(x, y):
+            return compiled(x, y).numpy()
+
+    fn(a, b)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn(a, b).numpy()
+        fn(a, b)
         times.append(time.perf_counter() - start)
     return 2 * size**3 / min(times)
+
+
+def tensorflow_installed():
+    """Whether TensorFlow can be imported (the JAX-only install has none)."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
 
 
 class _StepTimer:
@@ -109,9 +140,44 @@ class _StepTimer:
         self.start = 0.0
 
 
-def _data(config, seq, batch, steps, mode, predictions, rng):
-    import tensorflow as tf
+def _array_batches(x, y, batch):
+    """The NumPy stand-in for the tf.data stream where TensorFlow is not installed:
+    a `keras.utils.PyDataset` with the two `tf.data.Dataset` methods the timing
+    uses (`repeat()`, `map(fn)`)."""
+    import keras
 
+    class ArrayBatches(keras.utils.PyDataset):
+        def __init__(self, fn=None, infinite=False):
+            super().__init__()
+            self.fn, self.infinite = fn, infinite
+            self.count = len(next(iter(x.values()))) // batch
+
+        @property
+        def num_batches(self):
+            return None if self.infinite else self.count
+
+        def __len__(self):
+            return self.count
+
+        def __getitem__(self, index):
+            rows = slice((index % self.count) * batch, (index % self.count + 1) * batch)
+            item = ({k: v[rows] for k, v in x.items()}, _take(y, rows))
+            return self.fn(*item) if self.fn else item
+
+        def repeat(self):
+            return ArrayBatches(self.fn, infinite=True)
+
+        def map(self, fn):
+            return ArrayBatches(fn, self.infinite)
+
+    return ArrayBatches()
+
+
+def _take(y, rows):
+    return {k: v[rows] for k, v in y.items()} if isinstance(y, dict) else y[rows]
+
+
+def _data(config, seq, batch, steps, mode, predictions, rng):
     n = batch * steps
     x = {
         "token_ids": rng.integers(5, config.vocab_size, (n, seq)).astype("int32"),
@@ -126,23 +192,35 @@ def _data(config, seq, batch, steps, mode, predictions, rng):
         }
     else:
         y = rng.integers(0, 2, n).astype("int32")
+    if not tensorflow_installed():
+        return _array_batches(x, y, batch)
+    import tensorflow as tf
+
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch, drop_remainder=True).cache().prefetch(2)
 
 
 def _profile(model, data, mode, directory, steps=2):
-    """A TensorFlow profiler trace of `steps` warm steps, for TensorBoard's
-    profile plugin (`tensorboard --logdir DIR`, Profile tab: op statistics)."""
+    """A profiler trace (TensorFlow's, or JAX's under JAX) of `steps` warm steps, for
+    TensorBoard's profile plugin (`tensorboard --logdir DIR`, Profile tab: op statistics)."""
     import keras
-    import tensorflow as tf
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        start, stop = (lambda: jax.profiler.start_trace(directory)), jax.profiler.stop_trace
+    else:
+        import tensorflow as tf
+
+        start, stop = (lambda: tf.profiler.experimental.start(directory)), tf.profiler.experimental.stop
 
     class Trace(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
             if batch == 1:
-                tf.profiler.experimental.start(directory)
+                start()
 
         def on_train_batch_end(self, batch, logs=None):
             if batch == steps:
-                tf.profiler.experimental.stop()
+                stop()
 
         on_predict_batch_begin, on_predict_batch_end = on_train_batch_begin, on_train_batch_end
 
@@ -221,11 +299,10 @@ def measure(
     of them and at least `min_seconds` of them (more steps for small models).
 
     `xla` is True, False or "auto" (`distribution.auto_jit_compile`: on for GPUs and TPUs), recorded as chosen.
-    `profile_dir`: also write a TensorFlow profiler trace of two warm steps there
+    `profile_dir`: also write a profiler trace of two warm steps there
     (after the timed steps, so it does not disturb them)."""
     import keras
     import keras_hub
-    import tensorflow as tf
 
     from workbench.models.config import BertConfig
     from workbench.training.distribution import auto_jit_compile, describe_strategy, get_strategy
@@ -250,9 +327,9 @@ def measure(
     ratio = ""
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     if baseline and mode != "pretrain":
-        # What a user would write with plain keras-hub: float32, compiled with defaults.
-        with restored_precision(), dist.scope():
-            keras.mixed_precision.set_global_policy("float32")
+        # What a user would write with plain keras-hub, compiled with Keras' defaults, in the
+        # workbench's backend and precision policy (its logits in float32, as the workbench's).
+        with dist.scope():
             backbone = keras_hub.models.BertBackbone(
                 vocabulary_size=config.vocab_size,
                 num_layers=config.num_hidden_layers,
@@ -262,16 +339,22 @@ def measure(
                 max_sequence_length=config.max_position_embeddings,
             )
             inputs = backbone.input
-            plain = keras.Model(inputs, keras.layers.Dense(2)(backbone(inputs)["pooled_output"]))
+            logits = keras.layers.Dense(2, dtype="float32")(backbone(inputs)["pooled_output"])
+            plain = keras.Model(inputs, logits)
             plain.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             baseline_seconds = _time_model(plain, data, mode, steps, warmup, min_seconds)
         ratio = round(baseline_seconds / seconds, 3)
-    from workbench.bench.input import input_throughput, synthetic_features
+    input_rate = ""
+    if tensorflow_installed():  # the workbench's own tf.data streams
+        from workbench.bench.input import input_throughput, synthetic_features
 
-    input_rate = input_throughput(
-        mode, synthetic_features(batch * 8, seq, config.vocab_size, predictions, seed), batch, 200
-    )
-    peak = max(measure_peak(getattr(tf, compute_dtype), True), measure_peak(getattr(tf, compute_dtype), False))
+        input_rate = round(
+            input_throughput(
+                mode, synthetic_features(batch * 8, seq, config.vocab_size, predictions, seed), batch, 200
+            ),
+            1,
+        )
+    peak = max(measure_peak(compute_dtype, xla=True), measure_peak(compute_dtype, xla=False))
     flops = flops_per_sequence(config, seq, mode, predictions) * batch / seconds
     device = _device_name()
     return {
@@ -294,7 +377,8 @@ def measure(
         "peak_tflops": round(peak / 1e12, 4),
         "mfu": round(flops / peak, 4),
         "vs_keras_hub": ratio,
-        "input_sequences_per_second": round(input_rate, 1),
+        "input_sequences_per_second": input_rate,
+        "backend": keras.backend.backend(),
     }
 
 
@@ -303,6 +387,13 @@ def _machine():
 
 
 def _device_name():
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return f"CPU x{os.cpu_count()}" if device.platform == "cpu" else f"{device.device_kind} x{jax.device_count()}"
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -320,7 +411,18 @@ def record(row, path="results/speed.csv"):
     return row
 
 
-MAX_BATCH_COLUMNS = ["finished_at", "machine", "device", "model", "mode", "seq", "precision", "xla", "max_batch"]
+MAX_BATCH_COLUMNS = [
+    "finished_at",
+    "machine",
+    "device",
+    "model",
+    "mode",
+    "seq",
+    "precision",
+    "xla",
+    "max_batch",
+    "backend",
+]
 
 
 def search_max_batch(fits, start=8, limit=4096):
@@ -354,14 +456,20 @@ def search_max_batch(fits, start=8, limit=4096):
 
 
 def _out_of_memory(error):
-    import tensorflow as tf
+    """TensorFlow's ResourceExhaustedError (or an internal error saying so), or
+    JAX's XlaRuntimeError "RESOURCE_EXHAUSTED: Out of memory ..."."""
+    import sys
 
-    if isinstance(error, tf.errors.ResourceExhaustedError):
-        return True
     text = str(error)
-    return isinstance(error, (tf.errors.InternalError, tf.errors.UnknownError)) and (
-        "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
-    )
+    says_so = "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        if isinstance(error, tf.errors.ResourceExhaustedError):
+            return True
+        if isinstance(error, (tf.errors.InternalError, tf.errors.UnknownError)):
+            return says_so
+    return type(error).__name__ in ("XlaRuntimeError", "JaxRuntimeError") and says_so
 
 
 @restored_precision()
@@ -416,4 +524,5 @@ def max_batch_size(
         "precision": where["precision"],
         "xla": bool(model.jit_compile),
         "max_batch": found,
+        "backend": keras.backend.backend(),
     }

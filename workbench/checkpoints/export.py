@@ -24,6 +24,31 @@ def _task_model_path(src):
     return path
 
 
+def _backend_export_options(model):
+    """Under JAX, Keras exports through jax2tf with a separate symbolic size for
+    every unknown dimension, and keras-hub's position embedding cannot compare
+    such a size with its table ("'c' <= '512' is inconclusive"). Here every input
+    shares one batch and one sequence size, bounded by the model's positions.
+    Serving needs no gradient, and jax2tf's gradient tracing drops the bound."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return {}
+    from workbench.models.attention import find_encoder
+
+    def shape(tensor):
+        dims = ["batch" if i == 0 else "seq" if d is None else str(d) for i, d in enumerate(tensor.shape)]
+        return f"({', '.join(dims)})"
+
+    return {
+        "jax2tf_kwargs": {
+            "polymorphic_shapes": [{name: shape(t) for name, t in model.input.items()}],
+            "polymorphic_constraints": [f"seq <= {find_encoder(model).max_sequence_length}"],
+            "with_gradient": False,
+        }
+    }
+
+
 def convert(src, dst, to, lowercase=None):
     """Convert a model from any layout `load_pretrained` reads (or a task model) to `to`."""
     if to not in FORMATS:
@@ -41,7 +66,7 @@ def convert(src, dst, to, lowercase=None):
         # Plain TensorFlow ops: a serving binary need not have the XLA JIT.
         # Written beside `dst` and renamed: a crash never leaves half a SavedModel.
         with plain_layers(), atomic_directory(dst) as staging:
-            model.export(staging, format="tf_saved_model")
+            model.export(staging, format="tf_saved_model", **_backend_export_options(model))
         return dst
     from workbench.checkpoints.load import apply_head_weights, load_pretrained, save_pretrained
 

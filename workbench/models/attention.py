@@ -4,11 +4,16 @@ The official code never exposed attention maps. Here they come from re-running
 the encoder's embedding layers and each keras-hub `TransformerEncoder` with
 `return_attention_scores=True`: the same layer objects and variables, no copy of
 the model, for a bare encoder or any head built on one.
+
+The forward is compiled once per encoder: a `tf.function` under TensorFlow, a
+`jax.jit` of a stateless call (the weights are arguments, so later training is
+seen) under JAX.
 """
 
 import weakref
 
-import tensorflow as tf
+import keras
+import numpy as np
 
 # encoder -> traced forward function; weak, so it never keeps a model alive.
 _TRACED = weakref.WeakKeyDictionary()
@@ -52,13 +57,9 @@ def layer_outputs(model, inputs, attention=False):
     ```
     """
     encoder = find_encoder(model)
-    states, maps = _forward_function(encoder)(
-        tf.convert_to_tensor(inputs["token_ids"], tf.int32),
-        tf.convert_to_tensor(inputs["segment_ids"], tf.int32),
-        tf.convert_to_tensor(inputs["padding_mask"], tf.int32),
-        bool(attention),
-    )
-    return [s.numpy() for s in states], [m.numpy() for m in maps]
+    ids = [np.asarray(inputs[name], "int32") for name in ("token_ids", "segment_ids", "padding_mask")]
+    states, maps = _forward_function(encoder)(*ids, bool(attention))
+    return [np.asarray(s) for s in states], [np.asarray(m) for m in maps]
 
 
 def attention_maps(model, inputs):
@@ -82,27 +83,58 @@ def attention_maps(model, inputs):
     return layer_outputs(model, inputs, attention=True)[1]
 
 
+def _forward(encoder, token_ids, segment_ids, padding_mask, attention):
+    ops = keras.ops
+    x = encoder.token_embedding(token_ids)
+    x = encoder.embeddings_add((x, encoder.position_embedding(x), encoder.segment_embedding(segment_ids)))
+    x = encoder.embeddings_layer_norm(x)
+    states, maps = [ops.cast(x, "float32")], []
+    for layer in encoder.transformer_layers:
+        if attention:
+            x, scores = layer(x, padding_mask=padding_mask, return_attention_scores=True, training=False)
+            maps.append(ops.cast(scores, "float32"))
+        else:
+            x = layer(x, padding_mask=padding_mask, training=False)
+        states.append(ops.cast(x, "float32"))
+    return states, maps
+
+
+def _jax_function(encoder):
+    import functools
+
+    import jax
+
+    @functools.partial(jax.jit, static_argnums=4)
+    def stateless(values, token_ids, segment_ids, padding_mask, attention):
+        with keras.StatelessScope(state_mapping=list(zip(encoder.variables, values))):
+            return _forward(encoder, token_ids, segment_ids, padding_mask, attention)
+
+    def fn(token_ids, segment_ids, padding_mask, attention):
+        values = [v.value for v in encoder.variables]
+        return stateless(values, token_ids, segment_ids, padding_mask, attention)
+
+    return fn
+
+
+def _tensorflow_function(encoder):
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def fn(token_ids, segment_ids, padding_mask, attention):
+        return _forward(encoder, token_ids, segment_ids, padding_mask, attention)
+
+    def call(token_ids, segment_ids, padding_mask, attention):
+        return fn(*(tf.convert_to_tensor(t, tf.int32) for t in (token_ids, segment_ids, padding_mask)), attention)
+
+    return call
+
+
 def _forward_function(encoder):
-    # Traced once per encoder (and per `attention` flag) and kept on it, so
+    # Compiled once per encoder (and per `attention` flag) and kept on it, so
     # interactive use (the attention explorer) pays the tracing cost only on
     # the first input.
     fn = _TRACED.get(encoder)
     if fn is None:
-
-        @tf.function(reduce_retracing=True)
-        def fn(token_ids, segment_ids, padding_mask, attention):
-            x = encoder.token_embedding(token_ids)
-            x = encoder.embeddings_add((x, encoder.position_embedding(x), encoder.segment_embedding(segment_ids)))
-            x = encoder.embeddings_layer_norm(x)
-            states, maps = [tf.cast(x, tf.float32)], []
-            for layer in encoder.transformer_layers:
-                if attention:
-                    x, scores = layer(x, padding_mask=padding_mask, return_attention_scores=True, training=False)
-                    maps.append(tf.cast(scores, tf.float32))
-                else:
-                    x = layer(x, padding_mask=padding_mask, training=False)
-                states.append(tf.cast(x, tf.float32))
-            return states, maps
-
+        fn = _jax_function(encoder) if keras.backend.backend() == "jax" else _tensorflow_function(encoder)
         _TRACED[encoder] = fn
     return fn

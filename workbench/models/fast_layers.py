@@ -32,6 +32,11 @@ into the one program. Where TensorFlow has no XLA JIT the fused kernels are off
 class here run Keras' own `call`, e.g. while tracing a SavedModel for a server
 that may lack the XLA JIT.
 
+The kernels are TensorFlow ops. Under any other Keras backend (JAX) every class
+here runs Keras' own `call`, which XLA compiles and fuses with the whole step,
+and this module does not import TensorFlow: the variables, their paths and the
+math are the same, so weights and presets move between backends unchanged.
+
 Example:
 ```python
 norm = FusedLayerNormalization(epsilon=1e-12)
@@ -49,7 +54,6 @@ import threading
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from workbench.models.keras_internals import attention_dropout_seed_generator, keras_mask
 
@@ -59,7 +63,7 @@ _state = threading.local()
 
 @contextlib.contextmanager
 def plain_layers():
-    """Within this block the fast layers run Keras' own `call` (plain TensorFlow ops)."""
+    """Within this block the fast layers run Keras' own `call` (plain backend ops)."""
     previous = getattr(_state, "plain", False)
     _state.plain = True
     try:
@@ -77,6 +81,8 @@ def xla_available():
     hear about once. The probe runs eagerly even when first asked while a graph
     is traced.
     """
+    import tensorflow as tf
+
     try:
         with tf.init_scope():
             tf.function(lambda x: x + 1.0, jit_compile=True)(tf.constant(1.0)).numpy()
@@ -91,8 +97,14 @@ def xla_available():
         return False
 
 
+def _plain():
+    # Keras' own `call`: asked for (`plain_layers()`), or a backend other than
+    # TensorFlow, whose compiler fuses the plain ops itself.
+    return getattr(_state, "plain", False) or keras.backend.backend() != "tensorflow"
+
+
 def _fused_enabled():
-    return not getattr(_state, "plain", False) and xla_available()
+    return not _plain() and xla_available()
 
 
 def xla_fused(elementwise, num_differentiable):
@@ -105,6 +117,7 @@ def xla_fused(elementwise, num_differentiable):
     (tanh-GELU backward on 32x128x3072: 38.8 ms vs 14.6 ms), and the result is
     the more precise one.
     """
+    import tensorflow as tf
 
     def fn(*inputs):
         wide = [tf.cast(t, tf.float32) if t.dtype in (tf.bfloat16, tf.float16) else t for t in inputs]
@@ -169,6 +182,8 @@ def flat_einsum_dense(layer, inputs):
 
 @functools.cache
 def _layer_norm_kernel(epsilon):
+    import tensorflow as tf
+
     def layer_norm(x, gamma, beta):
         # Keras' arithmetic (in float32, also for 16-bit activations).
         mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
@@ -200,11 +215,15 @@ class FusedLayerNormalization(keras.layers.LayerNormalization):
 
 def _gelu_tanh(x):
     # The original BERT's `gelu`: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))).
+    import tensorflow as tf
+
     return 0.5 * x * (1.0 + tf.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)))
 
 
 def _gelu_erf(x):
     # Hugging Face's `gelu`: x * Phi(x).
+    import tensorflow as tf
+
     return 0.5 * x * (1.0 + tf.math.erf(x * (1.0 / math.sqrt(2.0))))
 
 
@@ -242,6 +261,8 @@ class FusedActivationDense(keras.layers.Dense):
 
 def random_uint16(shape, seed):
     """Uniform 16-bit random integers: half as many 32-bit Philox outputs."""
+    import tensorflow as tf
+
     count = tf.reduce_prod(shape)
     words = tf.random.stateless_uniform([(count + 1) // 2], seed, minval=None, maxval=None, dtype=tf.uint32)
     halves = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:count]
@@ -250,12 +271,16 @@ def random_uint16(shape, seed):
 
 def _seed(seed_generator):
     # The next seed of a SeedGenerator, as Keras' dropout draws it (int64 state -> int32 seed).
+    import tensorflow as tf
+
     return tf.cast(tf.math.floormod(seed_generator.next(), tf.int32.max - 1), tf.int32)
 
 
 def _drop(x, bits, dropped):
     # Inside a kernel. dropped: how many of the 65536 16-bit values drop an
     # element; the rest are scaled by the inverse keep fraction.
+    import tensorflow as tf
+
     keep = tf.cast(bits, tf.int32) >= dropped
     return tf.where(keep, x * (65536.0 / (65536 - dropped)), tf.zeros_like(x))
 
@@ -278,6 +303,8 @@ class BitDropout(keras.layers.Dropout):
         dropped = round(65536 * self.rate)
         if not (training and 0 < dropped < 65536 and self.noise_shape is None and _fused_enabled()):
             return super().call(inputs, training=training)
+        import tensorflow as tf
+
         return _dropout_kernel(dropped)(inputs, random_uint16(tf.shape(inputs), _seed(self.seed_generator)))
 
 
@@ -286,6 +313,8 @@ class BitDropout(keras.layers.Dropout):
 
 @functools.cache
 def _softmax_dropout_kernel(dropped):
+    import tensorflow as tf
+
     def softmax_dropout(scores, mask, bits):
         # Keras' masked softmax (masked scores to -1e9, masked probabilities to 0), then dropout.
         probs = tf.where(mask, tf.nn.softmax(tf.where(mask, scores, -1e9), axis=-1), 0.0)
@@ -312,8 +341,8 @@ class FusedAttention(keras.layers.MultiHeadAttention):
     `BitDropout`, drawn from the random state of Keras' own attention dropout.
     Any other call, a call that asks for the attention probabilities, other
     configurations (gate, sliding window, flash attention, other attention
-    axes) and everything inside `plain_layers()` run Keras' own
-    `MultiHeadAttention.call`.
+    axes), everything inside `plain_layers()` and every call under a backend
+    other than TensorFlow run Keras' own `MultiHeadAttention.call`.
 
     Args:
         as `keras.layers.MultiHeadAttention`.
@@ -362,7 +391,7 @@ class FusedAttention(keras.layers.MultiHeadAttention):
             and len(attention_mask.shape) == 3
             and all(keras_mask(t) is None for t in (query, value, key))
             and not keras.config.is_flash_attention_enabled()
-            and not getattr(_state, "plain", False)
+            and not _plain()
         ):
             return super().call(
                 query,
@@ -385,6 +414,8 @@ class FusedAttention(keras.layers.MultiHeadAttention):
         mask = keras.ops.expand_dims(keras.ops.cast(attention_mask, "bool"), axis=1)
         dropped = round(65536 * self.dropout)
         if training and 0 < dropped < 65536 and xla_available():
+            import tensorflow as tf
+
             bits = random_uint16(tf.shape(scores), _seed(attention_dropout_seed_generator(self)))
             probs = _softmax_dropout_kernel(dropped)(scores, mask, bits)
         else:
