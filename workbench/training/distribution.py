@@ -117,6 +117,8 @@ def auto_steps_per_execution(steps_per_execution, strategy, checkpoint_every):
     divisor of `checkpoint_every` up to `TPU_STEPS_PER_EXECUTION`. An explicit int is kept."""
     if steps_per_execution != "auto":
         return int(steps_per_execution)
+    if keras.backend.backend() != "tensorflow":  # several steps per call run through tf.distribute only
+        return 1
     if getattr(strategy, "workbench_device", "cpu") != "tpu":
         return 1
     return max(d for d in range(1, TPU_STEPS_PER_EXECUTION + 1) if checkpoint_every % d == 0)

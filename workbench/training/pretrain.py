@@ -135,6 +135,7 @@ def phase_stream(files, instances, seq_length, max_predictions, batch_size, tota
 
 def evaluate_pretraining(model, files, seq_length, max_predictions, count, batch_size=64):
     """The official metrics on the first `count` instances."""
+    import keras
     import tensorflow as tf
 
     from workbench.training.pretraining_data import parse_example
@@ -153,7 +154,7 @@ def evaluate_pretraining(model, files, seq_length, max_predictions, count, batch
         n = int(tf.shape(y["nsp_logits"])[0])
         x = {k: tf.concat([v, tf.repeat(v[:1], batch_size - n, axis=0)], 0) for k, v in x.items()}
         out = {k: v[:n] for k, v in model(x, training=False).items()}
-        mlm = out["mlm_logits"].numpy().astype(np.float64)
+        mlm = keras.ops.convert_to_numpy(out["mlm_logits"]).astype(np.float64)
         ids, weights = y["mlm_logits"].numpy(), w["mlm_logits"].numpy()
         log_probs = mlm - mlm.max(-1, keepdims=True)
         log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
@@ -161,7 +162,7 @@ def evaluate_pretraining(model, files, seq_length, max_predictions, count, batch
         sums["mlm_correct"] += float(((mlm.argmax(-1) == ids) * weights).sum())
         sums["mlm_loss"] += float((mlm_ce * weights).sum())
         sums["mlm_weight"] += float(weights.sum())
-        nsp = out["nsp_logits"].numpy().astype(np.float64)
+        nsp = keras.ops.convert_to_numpy(out["nsp_logits"]).astype(np.float64)
         labels = y["nsp_logits"].numpy()
         nsp_log = nsp - nsp.max(-1, keepdims=True)
         nsp_log -= np.log(np.exp(nsp_log).sum(-1, keepdims=True))
