@@ -31,9 +31,10 @@ import sys
 import tempfile
 import time
 
+from workbench import resources
+
+# The folder holding the `workbench` package (a checkout or site-packages): the child processes import it from there.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SAMPLE_CORPUS = os.path.join(ROOT, "data", "samples", "pretraining", "corpus.txt")
-SAMPLE_VOCAB = os.path.join(ROOT, "data", "samples", "vocab.txt")
 
 # Runs the original script as its own `__main__`, with TensorFlow's v1 API under the name it imports.
 _ORIGINAL_LAUNCHER = (
@@ -43,10 +44,10 @@ _ORIGINAL_LAUNCHER = (
 )
 
 
-def make_corpus(path, megabytes, source=SAMPLE_CORPUS):
-    """`source` repeated (whole copies, a blank line between them so no document spans two) until the
-    file holds at least `megabytes` MB; returns its size in bytes."""
-    with open(source, encoding="utf-8") as f:
+def make_corpus(path, megabytes, source=None):
+    """`source` (default: the sample corpus) repeated (whole copies, a blank line between them so no
+    document spans two) until the file holds at least `megabytes` MB; returns its size in bytes."""
+    with open(source or resources.sample_corpus(), encoding="utf-8") as f:
         text = f.read().rstrip("\n") + "\n\n"
     copies = max(1, -(-int(megabytes * 1e6) // len(text.encode("utf-8"))))
     with open(path, "w", encoding="utf-8", newline="\n") as f:
@@ -158,7 +159,7 @@ def run(args, log=print):
         if not args.corpus:
             make_corpus(corpus, args.corpus_mb)
         megabytes = os.path.getsize(corpus) / 1e6
-        vocab = os.path.abspath(args.vocab)
+        vocab = os.path.abspath(args.vocab or resources.sample_vocab())
         configurations = [
             ("workbench, 1 shard, 1 worker", 1, 1),
             ("workbench, 2 shards, 1 worker", 2, 1),
@@ -247,7 +248,7 @@ def main(argv=None, log=print):
     parser.add_argument("--original", help="a checkout of google-research/bert (omit: workbench rows only)")
     parser.add_argument("--corpus", help="a corpus file (default: the sample corpus repeated to --corpus-mb)")
     parser.add_argument("--corpus-mb", type=float, default=3.0)
-    parser.add_argument("--vocab", default=SAMPLE_VOCAB)
+    parser.add_argument("--vocab", default=None, help="default: the sample vocabulary")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--max-predictions-per-seq", type=int, default=20)
