@@ -85,6 +85,7 @@ TIERS = {
         "test_suite.py::test_glue_notebook_runs_xnli_with_its_options",
         "test_pretraining.py::test_pretrain_notebook_runs_under_papermill",
         "test_notebook.py",
+        "test_package_data.py::test_the_wheel_runs_the_suite_and_the_paper_table_from_any_directory",
     ],
     "slow": [
         "test_distribution.py::test_mirrored_over_two_logical_cpus_matches_default_strategy",
@@ -99,6 +100,9 @@ TIERS = {
         "test_pretraining.py::test_deterministic_for_a_seed_whatever_the_workers",
         "test_download.py::test_ax_downloads_mnli_and_both_diagnostic_files_and_fine_tunes",
         "test_pretraining_data.py::test_beam_runner_writes_the_local_runners_shards",
+        "test_beam.py",
+        "test_multi_worker.py",  # two worker processes, killed and resumed
+        "test_package_data.py::test_the_wheel_runs_the_suite_and_the_paper_table_from_any_directory",
     ],
     # The core of the model and both run types: encoder/heads parity with the NumPy reference, the
     # optimizer, a short fine-tune and a pretraining run. CI runs these again under the TPU install.

@@ -41,7 +41,6 @@ def shard_files(directory):
     return sorted(name for name in os.listdir(directory) if name.endswith(".tfrecord"))
 
 
-@pytest.mark.slow
 def test_beam_command_writes_the_local_commands_shards(tmp_path):
     """Shards by input size (`--shard-size-mb`); test_pretraining_data.py checks a fixed `--shards` count through
     `run_pipeline` on several input files."""

@@ -25,8 +25,6 @@ SAMPLES = os.path.join(ROOT, "data", "samples")
 VOCAB = os.path.join(SAMPLES, "vocab.txt")
 CORPUS = os.path.join(SAMPLES, "pretraining", "corpus.txt")
 
-pytestmark = pytest.mark.slow
-
 
 def no_dropout(init):
     """The classifier head's constructor with its dropout at 0."""

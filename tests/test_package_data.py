@@ -122,8 +122,6 @@ def _build_wheel(tmp_path):
     return wheel
 
 
-@pytest.mark.slow
-@pytest.mark.notebook
 def test_the_wheel_runs_the_suite_and_the_paper_table_from_any_directory(tmp_path):
     # Offline, so with this environment's setuptools (Python 3.11 venvs have it; 3.12 venvs do not).
     pytest.importorskip("setuptools", reason="building the wheel offline needs setuptools in this environment")
