@@ -103,6 +103,7 @@ TIERS = {
         "test_beam.py",
         "test_multi_worker.py",  # two worker processes, killed and resumed
         "test_package_data.py::test_the_wheel_runs_the_suite_and_the_paper_table_from_any_directory",
+        "test_device_report.py::test_the_report_runs_under_jax_without_tensorflow",
     ],
     # The core of the model and both run types: encoder/heads parity with the NumPy reference, the
     # optimizer, a short fine-tune and a pretraining run. CI runs these again under the TPU install.

@@ -30,6 +30,7 @@ module, and everything it imports, imports TensorFlow only inside functions and
 only where it is installed.
 """
 
+import gc
 import math
 import os
 import platform
@@ -63,6 +64,10 @@ SPEED_COLUMNS = [
     "vs_keras_hub",
     "input_sequences_per_second",
     "backend",
+    # "ok"; the device report (bench/device_report.py) also writes "skipped" and "failed" rows, whose
+    # measured columns stay empty and whose `note` says why.
+    "status",
+    "note",
 ]
 
 
@@ -77,31 +82,45 @@ def flops_per_sequence(config, seq, mode, predictions=0):
     return flops
 
 
-def measure_peak(dtype, xla, size=2048, repeats=20):
+def measure_peak(dtype, xla, size=None, repeats=20, products=None):
     """FLOP/s of a (size x size) @ (size x size) matmul in `dtype` (a name such as
-    "bfloat16"), the fastest of `repeats`; under JAX always through `jax.jit`.
+    "bfloat16"), the fastest of `repeats` timings; under JAX always through `jax.jit`.
 
     The fastest, not the median: on a shared VM the median moved by 10% between
-    runs (bfloat16: 0.355-0.400 TFLOP/s), and a low peak inflates MFU."""
+    runs (bfloat16: 0.355-0.400 TFLOP/s), and a low peak inflates MFU.
+
+    On a CPU one timing is one 2048^2 product. On a GPU or TPU that product (17
+    GFLOP) is so short that dispatching it and waiting for it would be much of the
+    time, understating the peak (and overstating MFU); there the defaults are
+    8192^2 and 10 products queued back to back per timing, with one wait at the
+    end, so the time is the device's."""
     import keras
 
+    accelerator = _device_name().split()[0] != "CPU"
+    size = size or (8192 if accelerator else 2048)
+    products = products or (10 if accelerator else 1)
     if keras.backend.backend() == "jax":
         import jax
 
         a, b = (jax.random.normal(jax.random.key(i), (size, size), dtype) for i in (0, 1))
         matmul = jax.jit(lambda x, y: x @ y)
 
-        def fn(x, y):
-            return matmul(x, y).block_until_ready()
+        def wait(out):
+            out.block_until_ready()
     else:
         import tensorflow as tf
 
         a = tf.random.normal((size, size), dtype=dtype)
         b = tf.random.normal((size, size), dtype=dtype)
-        compiled = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=bool(xla))
+        matmul = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=bool(xla))
 
-        def fn(x, y):
-            return compiled(x, y).numpy()
+        def wait(out):
+            out.numpy()
+
+    def fn(x, y):
+        for _ in range(products):
+            out = matmul(x, y)
+        wait(out)
 
     fn(a, b)
     times = []
@@ -109,7 +128,7 @@ def measure_peak(dtype, xla, size=2048, repeats=20):
         start = time.perf_counter()
         fn(a, b)
         times.append(time.perf_counter() - start)
-    return 2 * size**3 / min(times)
+    return 2 * size**3 * products / min(times)
 
 
 def tensorflow_installed():
@@ -326,6 +345,8 @@ def measure(
         _profile(model, data, mode, profile_dir)
     ratio = ""
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
+    del model  # its weights and optimizer state leave device memory before the baseline's step needs it
+    gc.collect()
     if baseline and mode != "pretrain":
         # What a user would write with plain keras-hub, compiled with Keras' defaults, in the
         # workbench's backend and precision policy (its logits in float32, as the workbench's).
@@ -354,7 +375,9 @@ def measure(
             ),
             1,
         )
-    peak = max(measure_peak(compute_dtype, xla=True), measure_peak(compute_dtype, xla=False))
+    peak = measure_peak(compute_dtype, xla=True)
+    if keras.backend.backend() != "jax":  # under JAX both are jax.jit's matmul
+        peak = max(peak, measure_peak(compute_dtype, xla=False))
     flops = flops_per_sequence(config, seq, mode, predictions) * batch / seconds
     device = _device_name()
     return {
@@ -379,6 +402,7 @@ def measure(
         "vs_keras_hub": ratio,
         "input_sequences_per_second": input_rate,
         "backend": keras.backend.backend(),
+        "status": "ok",
     }
 
 
@@ -484,11 +508,15 @@ def max_batch_size(
     limit=4096,
     vocab_size=30522,
     seed=0,
+    search=search_max_batch,
 ):
     """The largest batch that trains (or predicts) one step of the workbench's
     model at `seq` without running out of device memory; returns a row of
     `MAX_BATCH_COLUMNS`. Meant for accelerators: on a CPU, memory runs out as a
-    killed process, not as an error, so keep `limit` within the host's RAM."""
+    killed process, not as an error, so keep `limit` within the host's RAM.
+
+    `search(fits, start, limit)` picks the batches to try (`search_max_batch`, or the
+    device report's `memory_guided_search`, which needs fewer compilations)."""
     import keras
 
     from workbench.models.config import BertConfig
@@ -512,7 +540,7 @@ def max_batch_size(
             raise
         return True
 
-    found = search_max_batch(fits, start, limit)
+    found = search(fits, start, limit)
     where = describe_strategy(dist)
     return {
         "finished_at": utc_now(),
