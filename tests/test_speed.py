@@ -183,3 +183,34 @@ def test_max_batch_command_writes_a_row(tmp_path):
     assert list(table.columns) == MAX_BATCH_COLUMNS and table["max_batch"].tolist() == [
         4
     ]  # CPU RAM holds 4 x 16 tokens
+
+
+def test_pretraining_stream_order_depends_on_its_seed_only(tmp_path, monkeypatch):
+    """The order is a function of (seed, step): not of TensorFlow's global seed (0 included, which a
+    `Dataset.shuffle` with a tensor seed cannot trace), nor of how many iterators were made; each epoch is
+    a permutation of all the records, also when an epoch spans several shuffle blocks."""
+    import numpy as np
+    import tensorflow as tf
+
+    import workbench.training.pretrain as pretrain
+    from workbench.bench.input import synthetic_features, write_pretraining_records
+
+    features = synthetic_features(24, seq=16, vocab_size=50, predictions=3)
+    path = write_pretraining_records(features, str(tmp_path / "shard.tfrecord"))
+
+    def order(seed, global_seed):
+        tf.random.set_seed(global_seed)
+        stream = pretrain.phase_stream([path], 24, 16, 3, 4, 12, seed=seed)
+        iter(stream)  # an iterator made and dropped (as `fit` under a strategy does) changes nothing
+        return np.concatenate([x["token_ids"][:, 1:4].numpy() for x, _, _ in stream])
+
+    first = order(1, 0)
+    assert (first == order(1, 7)).all()
+    assert not (first == order(2, 0)).all()
+    rows = [tuple(r) for r in features.inputs["token_ids"][:, 1:4]]
+    for epoch in (first[:24], first[24:]):
+        assert sorted(map(tuple, epoch)) == sorted(rows)  # every record once per epoch
+    assert not (first[:24] == first[24:]).all()  # each epoch its own order
+    monkeypatch.setattr(pretrain, "SHUFFLE_BLOCK", 5)  # blocks of 5 records, the last one short
+    blocked = order(1, 0)
+    assert sorted(map(tuple, blocked[:24])) == sorted(rows)

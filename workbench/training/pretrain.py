@@ -100,12 +100,19 @@ def batch_weights(x, y, w):
     return x, y, {**w, "mlm_logits": weights * scale}
 
 
+# Records permuted together when a pretraining phase streams its shards: the whole of a small corpus, and
+# blocks of 100,000 records of a large one (about the original `run_pretraining.py`'s order: shards are already
+# shuffled when written, and its input function shuffled in a buffer of 100 records). 100,000 records of length
+# 512 take a few hundred MB, as the shuffle buffer this replaces did.
+SHUFFLE_BLOCK = 100_000
+
+
 def phase_stream(files, instances, seq_length, max_predictions, batch_size, total_batches, seed):
-    """Deterministic batches: epoch e is the records in a seeded shuffle (seed, e).
+    """Deterministic batches: epoch e is the records in a stateless shuffle keyed by (seed, e).
 
     `files` are shard paths, or a directory or glob of them on any filesystem
     TensorFlow reads (`gs://...` on Cloud TPU); records stream from the files in
-    sorted order through a bounded shuffle buffer, never all in memory.
+    sorted order, `SHUFFLE_BLOCK` records at a time, never all in memory.
     """
     import tensorflow as tf
 
@@ -114,14 +121,21 @@ def phase_stream(files, instances, seq_length, max_predictions, batch_size, tota
     files = list_shards(files) if isinstance(files, (str, os.PathLike)) else sorted(files)
     records = tf.data.TFRecordDataset(files)
     epochs = -(-total_batches * batch_size // instances)
-    buffer = min(instances, 100_000)
-    # Epoch e is its own shuffle, seeded (global seed, seed * 2**20 + e), so the order is a function of
-    # (seed, step) alone. A shuffle that reshuffles on each repetition would also move on with every
-    # *iterator* made from the dataset: `model.fit` under a strategy makes one more (to build the model)
-    # than the distributed loop does, and the same run would train on another order.
-    stream = tf.data.Dataset.range(epochs).flat_map(
-        lambda epoch: records.shuffle(buffer, seed=seed * 2**20 + epoch, reshuffle_each_iteration=False)
-    )
+    seed = tf.constant(seed, tf.int64)
+
+    # Each block of an epoch is permuted by a stateless shuffle keyed by (seed, epoch, block), so the order is a
+    # function of (seed, step) alone: not of the global seed (`Dataset.shuffle` takes it in, and fails to trace
+    # with a tensor seed when the global seed is 0), nor of how many iterators were made (a reshuffling
+    # `shuffle` moves on with each, and `model.fit` under a strategy makes one more than the distributed loop).
+    def epoch_records(epoch):
+        def permuted(block_index, block):
+            key = tf.stack([seed, epoch * 2**20 + block_index])
+            order = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(block, tf.int64)[0]), seed=key)
+            return tf.data.Dataset.from_tensor_slices(tf.gather(block, order))
+
+        return records.batch(SHUFFLE_BLOCK).enumerate().flat_map(permuted)
+
+    stream = tf.data.Dataset.range(epochs).flat_map(epoch_records)
     from workbench.training.loop import without_autotune
 
     stream = stream.map(
