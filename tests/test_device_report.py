@@ -175,8 +175,37 @@ try:
     runpy.run_module("workbench.bench.device_report", run_name="__main__")
 except SystemExit as e:
     assert not e.code, e.code
-from workbench.bench.speed import measure_peak
-assert measure_peak("bfloat16", True, size=256, repeats=2, products=3) > 0  # the accelerators' timing, on CPU
+import workbench.bench.speed as speed
+assert speed.measure_peak("bfloat16", True, size=256, repeats=2, products=3) > 0  # the accelerators' timing, on CPU
+
+# Out of memory inside Keras' JAX train step, above batch 3: the search goes on with a new model (the failed
+# `fit` left the old one without its weights).
+class JaxRuntimeError(RuntimeError):
+    pass
+
+tried = []
+data, workbench_model = speed._data, speed._workbench_model
+
+def batches_of(config, seq, batch, *args):
+    tried.append(batch)
+    return data(config, seq, batch, *args)
+
+def device_with_memory_for_3(config, mode, xla):
+    model = workbench_model(config, mode, xla)
+    model.make_train_function()
+    step = model.train_function
+
+    def train_function(state, iterator):
+        if tried[-1] > 3:
+            raise JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate (injected)")
+        return step(state, iterator)
+
+    model.train_function = train_function
+    return model
+
+speed._data, speed._workbench_model = batches_of, device_with_memory_for_3
+assert speed.max_batch_size("tiny", seq=16, start=2, limit=8)["max_batch"] == 3
+assert tried == [2, 4, 3], tried
 loaded = sorted(m for m, module in sys.modules.items() if module is not None and m.split(".")[0] in
                 ("tensorflow", "tensorflow_text"))
 assert not loaded, loaded
@@ -184,6 +213,8 @@ assert not loaded, loaded
 
 
 def test_the_report_runs_under_jax_without_tensorflow(tmp_path):
+    """The whole command on a tiny model, as on the device machine; then the max-batch search through an
+    out-of-memory error inside Keras' JAX step, injected."""
     (tmp_path / "blocker").mkdir()
     (tmp_path / "blocker" / "sitecustomize.py").write_text(BLOCKER)
     env = dict(

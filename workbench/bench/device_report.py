@@ -81,7 +81,7 @@ def memory_guided_search(fits, start, limit, memory_stats=_device_memory_stats):
     from workbench.bench.speed import search_max_batch
 
     stats = memory_stats()
-    if not stats or "peak_bytes_in_use" not in stats or "bytes_limit" not in stats:
+    if not stats or not {"bytes_in_use", "peak_bytes_in_use", "bytes_limit"} <= set(stats):
         return search_max_batch(fits, start, limit)
     small = min(start, limit)
     if not fits(small):

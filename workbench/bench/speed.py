@@ -486,7 +486,7 @@ def _out_of_memory(error):
 
     text = str(error)
     says_so = "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
-    if "tensorflow" in sys.modules:
+    if sys.modules.get("tensorflow") is not None:  # loaded (None: a blocked import)
         import tensorflow as tf
 
         if isinstance(error, tf.errors.ResourceExhaustedError):
@@ -526,19 +526,27 @@ def max_batch_size(
     dist = get_strategy(strategy, precision)
     config = BertConfig.from_size(model_size, vocab_size=vocab_size, max_position_embeddings=max(512, seq))
     predictions = max(1, round(0.15 * seq))
+    jit_compile = auto_jit_compile(xla, dist)
     with dist.scope():
-        model = _workbench_model(config, mode, auto_jit_compile(xla, dist))
+        models = [_workbench_model(config, mode, jit_compile)]
     rng = np.random.default_rng(seed)
 
     def fits(batch):
         data = _data(config, seq, batch, 2, mode, predictions, rng)
         try:
-            _time_model(model, data, mode, 2, 0)
+            _time_model(models[0], data, mode, 2, 0)
+            return True
         except Exception as e:  # noqa: BLE001 - only out-of-memory errors mean "does not fit"
-            if _out_of_memory(e):
-                return False
-            raise
-        return True
+            if not _out_of_memory(e):
+                raise
+        # Keras' JAX trainer detaches the weights from the model while `fit` runs and puts them back at the
+        # end; a step that fails leaves them detached, so the next try needs a new model. Made here, after
+        # the handler has let go of the failed step's arrays, and after the old model is gone.
+        models.clear()
+        gc.collect()
+        with dist.scope():
+            models.append(_workbench_model(config, mode, jit_compile))
+        return False
 
     found = search(fits, start, limit)
     where = describe_strategy(dist)
@@ -550,7 +558,7 @@ def max_batch_size(
         "mode": mode,
         "seq": seq,
         "precision": where["precision"],
-        "xla": bool(model.jit_compile),
+        "xla": bool(models[0].jit_compile),
         "max_batch": found,
         "backend": keras.backend.backend(),
     }
