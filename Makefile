@@ -89,3 +89,8 @@ suite: venv
 
 clean-venv:
 	rm -rf $(VENV) $(TPU_VENV) $(BEAM_VENV)
+
+# The wheels the lent GPU machine lacks for `python -m workbench.bench.device_report`, into .whl/ (docs/jax.md,
+# "Measuring on a lent GPU").
+device-wheels:
+	.ci/device-wheels
