@@ -126,12 +126,12 @@ def test_explorer_renders_and_follows_the_layer_control(jupyterlab):
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=120_000)
         assert page.locator(".widget-text input").count() >= 2  # sentence A and B
         assert page.locator(".widget-select-multiple select").count() == 1
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=180_000)
         title = page.locator(".js-plotly-plot .gtitle").first
         page.wait_for_function(
             "document.querySelector('.js-plotly-plot .gtitle') && "
             "document.querySelector('.js-plotly-plot .gtitle').textContent.includes('Layer 1')",
-            timeout=60_000,
+            timeout=180_000,
         )
         page.screenshot(path=os.path.join(ARTIFACTS, "attention_explorer_layer1.png"), full_page=True)
         # Move the layer slider with the keyboard and see the head view follow.
@@ -139,7 +139,7 @@ def test_explorer_renders_and_follows_the_layer_control(jupyterlab):
         handle.focus()
         page.keyboard.press("ArrowRight")
         page.wait_for_function(
-            "document.querySelector('.js-plotly-plot .gtitle').textContent.includes('Layer 2')", timeout=60_000
+            "document.querySelector('.js-plotly-plot .gtitle').textContent.includes('Layer 2')", timeout=180_000
         )
         assert "Layer 2" in title.text_content()
         page.screenshot(path=os.path.join(ARTIFACTS, "attention_explorer_layer2.png"), full_page=True)
