@@ -93,7 +93,9 @@ def original_command(original_dir, corpus, output_file, vocab, args):
     ]
 
 
-def workbench_command(corpus, output_dir, vocab, args, shards, workers):
+def workbench_command(corpus, output_dir, vocab, args, shards, workers, shard_size_mb=None):
+    """The `pretraining-data` command line; `shard_size_mb` (instead of `shards`) lets the command pick
+    the shard count from the corpus size, as a user of a large corpus would."""
     return [
         sys.executable,
         "-m",
@@ -113,8 +115,7 @@ def workbench_command(corpus, output_dir, vocab, args, shards, workers):
         str(args.dupe_factor),
         "--random-seed",
         str(args.random_seed),
-        "--shards",
-        str(shards),
+        *(["--shard-size-mb", str(shard_size_mb)] if shard_size_mb else ["--shards", str(shards)]),
         "--workers",
         str(workers),
     ]
@@ -209,6 +210,90 @@ def run(args, log=print):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def output_digest(directory):
+    """(shard files, SHA-256 over the shard files in name order): lets runs with different worker counts be
+    checked for identical output without keeping two copies of a 5 GB output (streamed in 1 MB chunks)."""
+    import hashlib
+
+    names = sorted(n for n in os.listdir(directory) if n.endswith(".tfrecord"))
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(name.encode() + b"\0")
+        with open(os.path.join(directory, name), "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return len(names), digest.hexdigest()
+
+
+def run_scale(args, log=print):
+    """Memory and time against corpus size at a fixed shard size: for each size in `args.scale` (MB), the
+    sample corpus repeated to that size, then one workbench run per worker count in `args.workers`
+    (`--shard-size-mb`, so the command picks the shard count). Per run: wall s, CPU s (all processes), the
+    largest process's peak RSS, shard files, instances and output bytes (stats.json, the files), load
+    average at start and end. Each output is checked to be the same bytes whatever the worker count
+    (digest) and deleted before the next run; the corpus is deleted after its size. Returns the rows."""
+    work = tempfile.mkdtemp(prefix="bench-pretraining-scale-", dir=args.work_dir)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    vocab = os.path.abspath(args.vocab or resources.sample_vocab())
+    rows = []
+    try:
+        for megabytes in args.scale:
+            corpus = os.path.join(work, "corpus.txt")
+            size = make_corpus(corpus, megabytes)
+            digests = {}
+            for workers in args.workers:
+                output = os.path.join(work, "out")
+                command = workbench_command(corpus, output, vocab, args, None, workers, args.shard_size_mb)
+                row = measure(command, env=env)
+                shards, digests[workers] = output_digest(output)
+                with open(os.path.join(output, "stats.json"), encoding="utf-8") as f:
+                    stats = json.load(f)
+                row = dict(
+                    corpus_mb=round(size / 1e6, 2),
+                    shard_size_mb=args.shard_size_mb,
+                    dupe_factor=args.dupe_factor,
+                    workers=workers,
+                    shards=shards,
+                    stats_shards=stats["shards"],
+                    instances=stats["instances"],
+                    output_mb=round(sum(os.path.getsize(os.path.join(output, n)) for n in os.listdir(output)) / 1e6, 1),
+                    **row,
+                    load_average_end=round(os.getloadavg()[0], 2),
+                    same_output_as_first_workers=digests[workers] == digests[args.workers[0]],
+                )
+                shutil.rmtree(output)
+                rows.append(row)
+                log(json.dumps(row))
+                if args.output:
+                    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+                    with open(args.output, "a", encoding="utf-8") as f:  # row by row: a long run keeps what it did
+                        f.write(json.dumps(row) + "\n")
+                if not row["same_output_as_first_workers"]:
+                    raise AssertionError(f"{megabytes} MB: output with {workers} workers differs from {args.workers[0]}")
+            os.remove(corpus)
+        log(scale_report(rows))
+        return rows
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def scale_report(rows):
+    """A Markdown table of `run_scale` rows."""
+    lines = [
+        "| corpus | dupe factor | shards | instances | workers | wall s | CPU s | peak RSS (largest process) "
+        "| load average (start-end) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['corpus_mb']:g} MB | {r['dupe_factor']} | {r['shards']} | {r['instances']:,} | {r['workers']} | "
+            f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mb']:,} MB | "
+            f"{r['load_average']:.1f}-{r['load_average_end']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def ratios(rows):
     """Per round: original / workbench (CPU and wall, 1 shard 1 worker) and the worker speed-up
     (wall of 2 shards on 1 worker / on 2 workers); each a list over the rounds."""
@@ -256,6 +341,14 @@ def main(argv=None, log=print):
     parser.add_argument("--random-seed", type=int, default=12345)
     parser.add_argument("--work-dir", default=None, help="where the corpus and outputs go (removed at the end)")
     parser.add_argument("--output", help="append the rows to this JSON-lines file")
+    parser.add_argument(
+        "--scale",
+        type=_numbers(float),
+        help="instead of the rounds: corpus sizes in MB, e.g. 10,100,1000, each run with --shard-size-mb "
+        "and each of --workers (memory against corpus size at a fixed shard size)",
+    )
+    parser.add_argument("--shard-size-mb", type=float, default=10.0, help="with --scale: input text per shard")
+    parser.add_argument("--workers", type=_numbers(int), default=[1, 2], help="with --scale: worker counts, e.g. 1,2")
     args = parser.parse_args(argv)
     if args.original and not os.path.isfile(os.path.join(args.original, "create_pretraining_data.py")):
         parser.error(
@@ -263,7 +356,25 @@ def main(argv=None, log=print):
         )
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
+    if args.scale:
+        if args.original or args.corpus:
+            parser.error("--scale makes its own corpora and runs the workbench only: drop --original/--corpus")
+        if min(args.scale) <= 0 or args.shard_size_mb <= 0 or min(args.workers) < 1:
+            parser.error("--scale sizes and --shard-size-mb must be positive, --workers >= 1")
+        return run_scale(args, log=log)
     return run(args, log=log)
+
+
+def _numbers(kind):
+    """An argparse type: a comma-separated list of `kind`."""
+
+    def parse(text):
+        try:
+            return [kind(x) for x in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+    return parse
 
 
 if __name__ == "__main__":
