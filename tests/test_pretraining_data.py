@@ -263,9 +263,39 @@ def test_the_local_runner_does_not_import_tensorflow(tmp_path):
     assert len(list_shards(str(tmp_path))) == 2 and (tmp_path / "stats.json").exists()
 
 
-def test_the_local_runner_refuses_a_url_output(tmp_path):
-    with pytest.raises(ValueError, match="output gs://bucket/phase1: the local runner writes to a local directory"):
-        create_pretraining_data(CORPUS, "gs://bucket/phase1", VOCAB, **QUIET)
+def test_the_local_runner_writes_a_url_output(three_files, tmp_path, monkeypatch):
+    """A URL output (gs:// on a Cloud TPU VM) gets the local run's bytes through tf.io.gfile; the split
+    files go into a local temporary directory, removed at the end."""
+    import tempfile
+
+    from workbench.training import pretraining_data
+
+    local_tmp = tmp_path / "local-tmp"
+    local_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(local_tmp))
+    split_dirs = []
+
+    def split(paths, shards, directory, **kwargs):
+        split_dirs.append(directory)
+        return _split_into_shards(paths, shards, directory, **kwargs)
+
+    monkeypatch.setattr(pretraining_data, "_split_into_shards", split)
+    options = PretrainingDataOptions(max_seq_length=32, max_predictions_per_seq=5, dupe_factor=2)
+    inputs = str(three_files / "wiki-*.txt")
+    local = create_pretraining_data(inputs, str(tmp_path / "local"), VOCAB, options, shards=3, workers=1, **QUIET)
+    names = sorted(os.listdir(tmp_path / "local"))
+    assert len(names) == 4 and split_dirs[0].startswith(str(tmp_path / "local"))
+    # ram:// lives in one process: one worker (this process writes its shards itself). file:// is
+    # TensorFlow's local file system under a URL: two workers, each writing its shards through TensorFlow.
+    for url, workers in (("ram://pretraining/phase1", 1), ("file://" + str(tmp_path / "url"), 2)):
+        stats = create_pretraining_data(inputs, url, VOCAB, options, shards=3, workers=workers, **QUIET)
+        assert stats == local
+        assert split_dirs[-1].startswith(str(local_tmp)) and os.listdir(local_tmp) == []  # removed at the end
+        assert sorted(tf.io.gfile.listdir(url)) == names
+        for name in names:
+            with tf.io.gfile.GFile(f"{url}/{name}", "rb") as f:
+                assert f.read() == (tmp_path / "local" / name).read_bytes(), (url, name)
+    assert sorted(os.listdir(tmp_path / "url")) == names
 
 
 @pytest.fixture(scope="module")

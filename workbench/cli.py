@@ -394,7 +394,12 @@ def build_parser():
         required=True,
         help="text files or globs: a sentence per line, blank line between documents",
     )
-    p.add_argument("--output", required=True, help="output directory for TFRecord shards and stats.json")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="output directory for TFRecord shards and stats.json: local, or a URL TensorFlow writes (gs://...); "
+        "the local runner then splits the corpus in a local temporary directory (TMPDIR)",
+    )
     p.add_argument("--vocab", required=True)
     p.add_argument("--cased", action="store_true", help="do not lowercase (default: do_lower_case)")
     p.add_argument("--max-seq-length", type=int, default=128)

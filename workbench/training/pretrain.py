@@ -307,7 +307,8 @@ def _phases(p, max_sequence_length):
 def _phase_data(p, phase, output_dir, tokenizer):
     """(TFRecord files, stats) of the phase's data: shards made earlier (`phase1_data`,
     `phase2_data`: a directory or glob on any filesystem TensorFlow reads, streamed
-    from there), or created from the corpus once (a rerun reuses them)."""
+    from there), or created from the corpus once under `output_dir` (local or a URL;
+    a rerun reuses them)."""
     from workbench.training.params import ParameterError
     from workbench.training.pretraining_data import create_pretraining_data, list_shards
 
@@ -327,14 +328,14 @@ def _phase_data(p, phase, output_dir, tokenizer):
                     f"{option}={made[option]!r}; make them again or set {parameter} to match"
                 )
         return files, stats
+    import tensorflow as tf
+
+    # Through tf.io.gfile: output_dir may be a URL (gs://), which create_pretraining_data writes too.
     data_dir = os.path.join(output_dir, "data", f"phase{phase.number}")
-    if not os.path.exists(os.path.join(data_dir, "stats.json")):
+    if not tf.io.gfile.exists(os.path.join(data_dir, "stats.json")):
         options = p.data_options(phase.number, do_lower_case=tokenizer.do_lower_case)
         create_pretraining_data(p.corpus, data_dir, tokenizer.get_vocabulary(), options, shards=p.shards)
-    with open(os.path.join(data_dir, "stats.json"), encoding="utf-8") as f:
-        stats = json.load(f)
-    files = list_shards(data_dir)
-    return files, stats
+    return list_shards(data_dir), _shard_stats(data_dir)
 
 
 def _shard_stats(location):
