@@ -441,6 +441,33 @@ def test_benchmark_times_the_runs_and_checks_their_outputs(tmp_path):
         bench.main(["--original", str(tmp_path)])
 
 
+def test_benchmark_scale_mode_runs_each_size_at_a_fixed_shard_size(tmp_path):
+    from workbench.bench import pretraining_data as bench
+
+    lines = []
+    argv = ["--scale", "0.15,0.3", "--shard-size-mb", "0.05", "--workers", "1,2", "--dupe-factor", "1"]
+    argv += ["--max-seq-length", "32", "--max-predictions-per-seq", "5", "--work-dir", str(tmp_path)]
+    rows = bench.main([*argv, "--output", str(tmp_path / "rows.jsonl")], log=lines.append)
+    with open(CORPUS, encoding="utf-8") as f:
+        copy = len((f.read().rstrip("\n") + "\n\n").encode("utf-8"))
+    expected = []
+    for megabytes in (0.15, 0.3):
+        size = math.ceil(megabytes * 1e6 / copy) * copy  # whole copies of the sample corpus
+        expected += [(round(size / 1e6, 2), math.ceil(size / (0.05 * 2**20)), w) for w in (1, 2)]
+    assert [(r["corpus_mb"], r["shards"], r["workers"]) for r in rows] == expected
+    assert expected[2][1] > expected[0][1] > 1  # the shard count follows the corpus size
+    for r in rows:
+        assert r["stats_shards"] == r["shards"] and r["same_output_as_first_workers"]
+        assert r["wall_s"] > 0 and r["cpu_s"] > 0 and r["peak_rss_mb"] > 0 and r["output_mb"] > 0
+        assert r["dupe_factor"] == 1 and r["shard_size_mb"] == 0.05 and "load_average_end" in r
+    assert rows[0]["instances"] == rows[1]["instances"] < rows[2]["instances"] == rows[3]["instances"]
+    assert [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()] == rows
+    assert lines[-1].count("\n") == 5 and "| peak RSS (largest process) |" in lines[-1]
+    assert os.listdir(tmp_path) == ["rows.jsonl"]  # corpora and outputs removed
+    with pytest.raises(SystemExit):
+        bench.main(["--scale", "1", "--corpus", CORPUS])
+
+
 def test_benchmark_compares_instances_not_bytes(tmp_path):
     from workbench.bench.pretraining_data import same_instances
 

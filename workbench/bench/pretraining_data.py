@@ -19,6 +19,16 @@ Without `--original` only the workbench rows run.
 
     python -m workbench.bench.pretraining_data --original ~/bert --corpus-mb 3 --rounds 3 \\
         --output results/bench-pretraining-data.jsonl
+
+`--scale` measures memory against corpus size instead (issue #18: peak memory should follow the shard
+size, not the corpus): for each size it makes the corpus (the sample corpus repeated), runs the workbench
+with `--shard-size-mb` once per `--workers` count, and reports the same process measurements plus the
+shard count, instances (`stats.json`), output size and the load average at start and end; each output is
+checked to be the same bytes for every worker count, then deleted (a 1 GB corpus gives 5 GB of shards at
+dupe factor 1), and the corpus after its runs:
+
+    python -m workbench.bench.pretraining_data --scale 10,100,1000 --shard-size-mb 10 --workers 1,2 \\
+        --dupe-factor 1 --work-dir /tmp --output results/bench-pretraining-scale.jsonl
 """
 
 import argparse
