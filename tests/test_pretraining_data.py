@@ -296,6 +296,8 @@ def test_the_local_runner_writes_a_url_output(three_files, tmp_path, monkeypatch
             with tf.io.gfile.GFile(f"{url}/{name}", "rb") as f:
                 assert f.read() == (tmp_path / "local" / name).read_bytes(), (url, name)
     assert sorted(os.listdir(tmp_path / "url")) == names
+    with pytest.raises(ValueError, match="output nosuch://bucket/x: TensorFlow cannot write there"):
+        create_pretraining_data(inputs, "nosuch://bucket/x", VOCAB, options, shards=3, **QUIET)
 
 
 @pytest.fixture(scope="module")

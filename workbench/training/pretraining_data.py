@@ -747,7 +747,10 @@ def create_pretraining_data(
     if is_url(output_dir):
         import tensorflow as tf
 
-        tf.io.gfile.makedirs(output_dir)
+        try:
+            tf.io.gfile.makedirs(output_dir)
+        except tf.errors.UnimplementedError as error:  # before any work: say which parameter
+            raise ValueError(f"output {output_dir}: TensorFlow cannot write there ({error.message})") from None
         work_dir = tempfile.mkdtemp(prefix="workbench-pretraining-data-")
     else:
         os.makedirs(output_dir, exist_ok=True)
