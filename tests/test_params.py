@@ -2,6 +2,7 @@
 with papermill's strings and floats converted only where they mean one thing."""
 
 import dataclasses
+import os
 import re
 
 import pytest
@@ -151,3 +152,19 @@ def test_steps_per_execution_is_auto_or_a_divisor_of_checkpoint_every():
             validate_params({"task": "mrpc", "steps_per_execution": value})
     with pytest.raises(ParameterError, match=re.escape("'checkpoint_every' (10) must be a multiple of")):
         PretrainParams(corpus="c.txt", checkpoint_every=10, steps_per_execution=4)
+
+
+def test_output_locations_must_be_local_paths(tmp_path):
+    # A run's checkpoints and history are written with local file operations: a gs:// output_dir would
+    # become a local folder named "gs:"; the parameter check says so before anything starts.
+    from workbench.training.pretrain import pretrain
+
+    with pytest.raises(ParameterError, match="'output_dir' must be a local path, got 'gs://bucket/run'"):
+        FinetuneParams(task="rte", output_dir="gs://bucket/run")
+    with pytest.raises(ParameterError, match="'results_csv' must be a local path.*'phase1_data' and 'phase2_data'"):
+        PretrainParams(corpus="c.txt", results_csv="gs://bucket/results.csv")
+    with pytest.raises(ParameterError, match="'output_dir' must be a local path"):
+        pretrain(corpus=str(tmp_path / "c.txt"), output_dir="gs://bucket/run")
+    assert not list(tmp_path.iterdir()) and not os.path.exists("gs:")
+    # Data may come from a URL (TensorFlow streams the shards).
+    assert PretrainParams(phase1_data="gs://bucket/phase1/*.tfrecord", vocab="v.txt", phase2_steps=0).phase2_steps == 0

@@ -222,6 +222,23 @@ def check_steps_per_execution(p):
         )
 
 
+def check_local_outputs(p, reads_urls=None):
+    """`output_dir` and `results_csv` are local paths. A run writes its checkpoints,
+    history, model and result rows with local file operations (atomic renames,
+    which gs:// does not have), so a URL would quietly become a local folder named
+    `gs:`; the error says so before anything starts. `reads_urls` names the
+    parameters that may be URLs (data TensorFlow streams)."""
+    for name in ("output_dir", "results_csv"):
+        value = getattr(p, name, None)
+        if value and "://" in str(value):
+            raise ParameterError(
+                f"Parameter '{name}' must be a local path, got {value!r}: the run writes checkpoints, history and "
+                f"the model with local file operations. Give a directory on this machine (a Cloud TPU VM's own disk) "
+                f"and copy it to the bucket afterwards (`gcloud storage cp -r`)"
+                + (f"; {reads_urls} may be gs:// URLs" if reads_urls else "")
+            )
+
+
 # ---- task options ----
 
 
@@ -346,6 +363,7 @@ class FinetuneParams:
             raise ParameterError(f"Parameter 'task': unknown task {self.task!r}; valid: {', '.join(TASK_NAMES)}")
         check_fields(self)
         check_steps_per_execution(self)
+        check_local_outputs(self)
         self.task_options = check_task_options(self.task, self.task_options)
 
 
@@ -410,6 +428,7 @@ class PretrainParams:
     def __post_init__(self):
         check_fields(self)
         check_steps_per_execution(self)
+        check_local_outputs(self, reads_urls="'phase1_data' and 'phase2_data' (TFRecord shards)")
         made = [self.phase1_data] + ([self.phase2_data] if self.phase2_steps else [])
         if not all(made) and not self.corpus:
             raise ParameterError("Parameter 'corpus' is required unless phase1_data (and phase2_data) are given")
