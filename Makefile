@@ -32,7 +32,7 @@ browser-deps:
 
 # The full run, what CI calls.
 test: venv browser-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 # The inner loop: no notebooks, no browser, nothing marked slow (tests/conftest.py lists the tiers).
 test-fast: venv

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_runs import SAMPLES, tiny_run
+from tiny_runs import SAMPLES, tiny_run
 
 from workbench.explore import analysis as A
 

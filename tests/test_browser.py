@@ -152,8 +152,8 @@ def test_explorer_renders_and_follows_the_layer_control(jupyterlab):
 def test_analysis_page_and_suite_report_render_their_figures(tmp_path):
     """A tiny real run's analysis page and the report over it, opened from disk
     (file://, nothing else reachable) in chromium: every figure draws."""
-    from analysis_runs import SAMPLES, tiny_run
     from playwright.sync_api import sync_playwright
+    from tiny_runs import SAMPLES, tiny_run
 
     from workbench.explore.analysis import analyze_result
     from workbench.runs.suite import write_report

@@ -9,6 +9,7 @@ import threading
 import zipfile
 
 import pytest
+from tiny_runs import ROOT, SAMPLES, finetune_params
 
 from workbench.tasks.download import Source, download, download_task
 from workbench.tasks.registry import get_task
@@ -117,8 +118,6 @@ def test_conll_prints_where_to_get_it_and_unknown_names_fail(tmp_path):
         download("imagenet", str(tmp_path))
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "data", "samples")
 MNLI_FILES = ["train.tsv", "dev_matched.tsv", "dev_mismatched.tsv", "test_matched.tsv", "test_mismatched.tsv"]
 
 
@@ -159,16 +158,7 @@ def test_ax_downloads_mnli_and_both_diagnostic_files_and_fine_tunes(server, tmp_
     assert sorted(os.listdir(data / "mnli")) == sorted(MNLI_FILES + ["SOURCES.json"])
     assert sorted(os.listdir(data / "ax")) == ["SOURCES.json", "diagnostic-full.tsv", "diagnostic.tsv"]
     assert any("diagnostic-full.tsv" in m and "trust on first use" in m for m in messages)
-    tiny = dict(
-        model="tiny",
-        vocab=os.path.join(SAMPLES, "vocab.txt"),
-        data_dir=str(data),
-        batch_size=16,
-        max_seq_length=32,
-        epochs=1.0,
-        feature_cache=None,
-        save_model=False,
-    )
+    tiny = finetune_params("learning_rate", data_dir=str(data), batch_size=16, save_model=False)
     result = finetune(task="ax", output_dir=str(tmp_path / "run"), results_csv=str(tmp_path / "ft.csv"), **tiny)
     assert set(result.metrics["dev"]) == {"mcc", "accuracy"}
     assert any(p.endswith("AX.tsv") for p in result.prediction_files)

@@ -20,11 +20,8 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_runs import PRETRAIN, ROOT, SAMPLES, VOCAB, finetune_params
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "data", "samples")
-VOCAB = os.path.join(SAMPLES, "vocab.txt")
-CORPUS = os.path.join(SAMPLES, "pretraining", "corpus.txt")
 ENV = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
 
 CHILD = r"""
@@ -165,38 +162,7 @@ def append(pattern, when):
     return {"op": "append", "pattern": pattern, "nth": 1, "when": when}
 
 
-FINETUNE = dict(
-    task="mrpc",
-    model="tiny",
-    vocab=VOCAB,
-    data_dir=SAMPLES,
-    batch_size=8,
-    max_seq_length=32,
-    learning_rate=1e-3,
-    epochs=1.0,
-    checkpoint_every=2,
-    feature_cache=None,
-    jit_compile=False,
-)
-
-PRETRAIN = dict(
-    corpus=CORPUS,
-    model="tiny",
-    vocab=VOCAB,
-    phase1_steps=6,
-    phase2_steps=3,
-    phase1_seq_length=32,
-    phase1_max_predictions=5,
-    phase2_seq_length=64,
-    phase2_max_predictions=10,
-    batch_size=16,
-    learning_rate=2e-3,
-    warmup_steps=2,
-    dupe_factor=1,
-    checkpoint_every=2,
-    eval_instances=32,
-    shards=1,
-)
+FINETUNE = finetune_params(task="mrpc", checkpoint_every=2, jit_compile=False)
 
 
 def test_kill_9_during_fine_tuning_and_export_then_rerun(tmp_path):

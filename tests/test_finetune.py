@@ -7,22 +7,13 @@ import tempfile
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_runs import SAMPLES, finetune_params
 
 from workbench.runs.tables import FINETUNE_COLUMNS
 from workbench.training.finetune import finetune, validate_params
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "data", "samples")
-TINY = dict(
-    model="tiny",
-    vocab=os.path.join(SAMPLES, "vocab.txt"),
-    data_dir=SAMPLES,
-    batch_size=8,
-    max_seq_length=32,
-    learning_rate=1e-3,
-    epochs=1.0,
-    feature_cache=tempfile.mkdtemp(prefix="wb-feature-cache-"),
-)
+# This module's runs share one feature cache: each task's samples are featurized once.
+TINY = finetune_params(feature_cache=tempfile.mkdtemp(prefix="wb-feature-cache-"))
 
 
 def test_parameters_are_validated_before_anything_runs():

@@ -15,26 +15,15 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_runs import ROOT, finetune_params
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "jax", reason="JAX backend tests: make test-jax (KERAS_BACKEND=jax)"
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "data", "samples")
-TINY = dict(
-    task="rte",
-    model="tiny",
-    vocab=os.path.join(SAMPLES, "vocab.txt"),
-    data_dir=SAMPLES,
-    batch_size=8,
-    max_seq_length=32,
-    learning_rate=1e-3,
-    epochs=1.0,
-    checkpoint_every=2,
-    save_model=False,
-    seed=3,
-    feature_cache=tempfile.mkdtemp(prefix="wb-feature-cache-"),
+# The fine-tuning resume test's run: 6 steps, a checkpoint every 2.
+TINY = finetune_params(
+    task="rte", checkpoint_every=2, save_model=False, seed=3, feature_cache=tempfile.mkdtemp(prefix="wb-feature-cache-")
 )
 
 

@@ -19,11 +19,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES = os.path.join(ROOT, "data", "samples")
-VOCAB = os.path.join(SAMPLES, "vocab.txt")
-CORPUS = os.path.join(SAMPLES, "pretraining", "corpus.txt")
+from tiny_runs import CORPUS, ROOT, VOCAB, finetune_params, pretrain_params, tiny_config
 
 
 def no_dropout(init):
@@ -122,18 +118,13 @@ def preset(tmp_path_factory):
     import keras
 
     from workbench.checkpoints.load import save_pretrained
-    from workbench.models.config import BertConfig
     from workbench.models.encoder import BertEncoder
     from workbench.text.tokenizer import BertTokenizer
 
     keras.utils.set_random_seed(3)
     tokenizer = BertTokenizer(VOCAB, lowercase=True)
-    config = BertConfig.from_size(
-        "tiny",
-        vocab_size=tokenizer.vocabulary_size(),
-        hidden_size=32,
-        num_attention_heads=2,
-        intermediate_size=64,
+    config = tiny_config(
+        tokenizer.vocabulary_size(),
         max_position_embeddings=64,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
@@ -144,16 +135,12 @@ def preset(tmp_path_factory):
 
 
 def finetune_args(preset, tmp_path, name, **extra):
-    return dict(
+    # The preset brings its vocabulary.
+    return finetune_params(
+        "vocab",
         task="mrpc",
         model=preset,
-        data_dir=SAMPLES,
-        batch_size=8,
-        max_seq_length=32,
-        learning_rate=1e-3,
-        epochs=1.0,
         checkpoint_every=2,
-        feature_cache=None,
         precision="float32",
         output_dir=str(tmp_path / name),
         results_csv=str(tmp_path / f"{name}.csv"),
@@ -162,20 +149,19 @@ def finetune_args(preset, tmp_path, name, **extra):
 
 
 def pretrain_args(preset, tmp_path, name, strategy, **data):
-    return dict(
+    # One phase; `data` names the corpus or the shards made earlier, and the vocabulary with them.
+    return pretrain_params(
+        "corpus",
+        "vocab",
+        "phase2_seq_length",
+        "phase2_max_predictions",
         **data,
         model=preset,
         phase1_steps=4,
         phase2_steps=0,
-        phase1_seq_length=32,
-        phase1_max_predictions=5,
         batch_size=8,
-        learning_rate=2e-3,
         warmup_steps=1,
-        dupe_factor=1,
-        checkpoint_every=2,
         eval_instances=16,
-        shards=1,
         strategy=strategy,
         precision="float32",
         output_dir=str(tmp_path / name),

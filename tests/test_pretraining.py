@@ -9,13 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from tiny_runs import CORPUS, ROOT, VOCAB, finetune_params, pretrain_params
 
 from workbench.text.wordpiece import load_vocab
 from workbench.training.pretraining_data import PretrainingDataOptions, create_pretraining_data, parse_example
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CORPUS = os.path.join(ROOT, "data", "samples", "pretraining", "corpus.txt")
-VOCAB = os.path.join(ROOT, "data", "samples", "vocab.txt")
 
 
 def read_instances(directory, seq, preds):
@@ -160,23 +157,9 @@ def test_bad_corpora_and_options(tmp_path):
     assert stats["documents_with_one_sentence"] == 2 and stats["instances"] > 0 and "single sentence" in messages[0]
 
 
-PRETRAIN = dict(
-    corpus=CORPUS,
-    model="tiny",
-    vocab=VOCAB,
-    phase1_steps=60,
-    phase2_steps=6,
-    phase1_seq_length=32,
-    phase1_max_predictions=5,
-    phase2_seq_length=64,
-    phase2_max_predictions=10,
-    batch_size=32,
-    learning_rate=2e-3,
-    warmup_steps=6,
-    dupe_factor=1,
-    checkpoint_every=20,
-    eval_instances=128,
-    shards=1,
+# Long enough that the masked-LM loss falls by more than 1 (the learning test), with checkpoints to resume from.
+PRETRAIN = pretrain_params(
+    phase1_steps=60, phase2_steps=6, batch_size=32, warmup_steps=6, checkpoint_every=20, eval_instances=128
 )
 
 KILLED = r"""
@@ -222,15 +205,16 @@ def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path):
         pretrain(**dict(args, learning_rate=1e-3))
     # The output is a model the fine-tuning loop takes as `model`.
     tuned = finetune(
-        task="rte",
-        model=straight.model_dir,
-        data_dir=os.path.join(ROOT, "data", "samples"),
-        epochs=1.0,
-        batch_size=8,
-        max_seq_length=32,
-        output_dir=str(tmp_path / "ft"),
-        results_csv=str(tmp_path / "ft.csv"),
-        save_model=False,
+        **finetune_params(
+            "vocab",  # the model's own
+            "learning_rate",  # the task's default
+            "feature_cache",  # the default folder
+            task="rte",
+            model=straight.model_dir,
+            output_dir=str(tmp_path / "ft"),
+            results_csv=str(tmp_path / "ft.csv"),
+            save_model=False,
+        )
     )
     assert "dev" in tuned.metrics and pd.read_csv(tmp_path / "ft.csv")["init"].iloc[0] == straight.model_dir
     # Continuing pretraining from the Google-layout export keeps the heads.

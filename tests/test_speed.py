@@ -28,56 +28,12 @@ def test_speed_command_writes_a_well_formed_row(tmp_path):
     from workbench.cli import main
 
     out = tmp_path / "speed.csv"
-    assert (
-        main(
-            [
-                "speed",
-                "--model",
-                "tiny",
-                "--seq",
-                "16",
-                "--batch",
-                "4",
-                "--steps",
-                "4",
-                "--warmup",
-                "1",
-                "--no-xla",
-                "--min-seconds",
-                "0",
-                "--output",
-                str(out),
-                "--profile",
-                str(tmp_path / "trace"),
-            ]
-        )
-        == 0
-    )
+    # Both rows: the tiny model, 4 steps of 4 sequences of 16 tokens after 1 of warm-up, not timed longer.
+    tiny = ["speed", "--model", "tiny", "--seq", "16", "--batch", "4", "--steps", "4", "--warmup", "1"]
+    tiny += ["--min-seconds", "0", "--output", str(out)]
+    assert main([*tiny, "--no-xla", "--profile", str(tmp_path / "trace")]) == 0
     assert list((tmp_path / "trace").rglob("*.xplane.pb"))  # a trace TensorBoard's profile plugin opens
-    assert (
-        main(
-            [
-                "speed",
-                "--model",
-                "tiny",
-                "--seq",
-                "16",
-                "--batch",
-                "4",
-                "--steps",
-                "4",
-                "--warmup",
-                "1",
-                "--mode",
-                "pretrain",
-                "--min-seconds",
-                "0",
-                "--output",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main([*tiny, "--mode", "pretrain"]) == 0
     table = pd.read_csv(out)
     assert list(table.columns) == SPEED_COLUMNS and len(table) == 2
     train, pretrain = table.iloc[0], table.iloc[1]

@@ -67,16 +67,15 @@ def test_suite_runs_notebooks_records_failures_and_skips_done(tmp_path):
     (data / "wnli" / "train.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\tonly one field\n")  # breaks wnli
     results = tmp_path / "results"
     messages = []
-    tasks = ["rte", "squad2", "swag", "conll2003", "wnli"]
-    run_suite(
-        "embedded",
+    # Both runs of the suite: these tasks on this data, one epoch, 8 examples per evaluation split.
+    suite = dict(
         data_dir=str(data),
         results_dir=str(results),
-        jobs=2,
-        tasks=tasks,
+        tasks=["rte", "squad2", "swag", "conll2003", "wnli"],
         extra={"epochs": 1.0, "max_eval_examples": 8},
         log=messages.append,
     )
+    run_suite("embedded", jobs=2, **suite)
     table = pd.read_csv(results / "finetune.csv")
     ok = table[table["status"] == "ok"]
     assert set(ok["task"]) == {"rte", "squad2", "swag", "conll2003"}
@@ -99,17 +98,7 @@ def test_suite_runs_notebooks_records_failures_and_skips_done(tmp_path):
         assert f"href='{link}'" in page or f'href="{link}"' in page
     # --skip-done: only the failed run is tried again.
     messages.clear()
-    run_suite(
-        "embedded",
-        data_dir=str(data),
-        results_dir=str(results),
-        jobs=1,
-        tasks=tasks,
-        skip_done=True,
-        extra={"epochs": 1.0, "max_eval_examples": 8},
-        log=messages.append,
-        report=False,
-    )
+    run_suite("embedded", jobs=1, skip_done=True, report=False, **suite)
     assert any("skipping 4 finished run(s)" in m for m in messages)
     table = pd.read_csv(results / "finetune.csv")
     assert (table["status"] == "error").sum() == 2 and table[table["status"] == "ok"]["run_id"].nunique() == 4

@@ -247,19 +247,26 @@ def test_iob1_to_iob2_and_ner_word_labels(tokenizer):
 def test_bad_input_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"rte.*dev.tsv.*python -m workbench download rte"):
         get_task("rte").load(str(tmp_path), "dev")
-    d = tmp_path / "rte"
-    d.mkdir()
-    (d / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tonly two\n")
-    with pytest.raises(ValueError, match=r"dev.tsv, line 3: expected at least 4"):
-        get_task("rte").load(str(tmp_path), "dev")
-    (d / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tmaybe\n")
-    with pytest.raises(ValueError, match=r"line 2: label 'maybe'"):
-        get_task("rte").load(str(tmp_path), "dev")
-    c = tmp_path / "conll2003"
-    c.mkdir()
-    (c / "eng.testa").write_text("EU NNP I-NP I-ORG\nrejects VBZ I-VP\n")
-    with pytest.raises(ValueError, match=r"eng.testa, line 2: expected 4 columns"):
-        get_task("conll2003").load(str(tmp_path), "dev")
+
+    def refused(task, file, content, message):
+        """`file` (under the data root) holds `content`; loading the task's dev split says `message`."""
+        path = tmp_path / file
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(content)
+        with pytest.raises(ValueError, match=message):
+            get_task(task).load(str(tmp_path), "dev")
+
+    header = "index\tsentence1\tsentence2\tlabel\n"
+    refused(
+        "rte", "rte/dev.tsv", header + "0\ta\tb\tentailment\n1\tonly two\n", r"dev.tsv, line 3: expected at least 4"
+    )
+    refused("rte", "rte/dev.tsv", header + "0\ta\tb\tmaybe\n", r"line 2: label 'maybe'")
+    refused(
+        "conll2003",
+        "conll2003/eng.testa",
+        "EU NNP I-NP I-ORG\nrejects VBZ I-VP\n",
+        r"eng.testa, line 2: expected 4 columns",
+    )
     with pytest.raises(ValueError, match="no split 'validation'"):
         get_task("swag").path(str(tmp_path), "validation")
 

@@ -8,20 +8,17 @@ their head's program (GLUE's nine tasks differ only in the number of classes), s
 compiled (each compile takes 10-100 s on the 2-core machine); every task's batches are checked for static shapes.
 """
 
-import os
-
 import keras
 import numpy as np
 import pytest
+from tiny_runs import SAMPLES, VOCAB, tiny_config
 
-from workbench.models.config import BertConfig
 from workbench.models.encoder import BertEncoder
 from workbench.models.fast_layers import xla_available
 from workbench.models.optimizer import create_optimizer
 from workbench.tasks.registry import TASK_NAMES, get_task
 from workbench.text.tokenizer import BertTokenizer
 
-SAMPLES = os.path.join(os.path.dirname(__file__), "..", "data", "samples")
 BATCH = 4
 
 pytestmark = pytest.mark.skipif(not xla_available(), reason="this TensorFlow build has no XLA JIT for the CPU")
@@ -29,7 +26,7 @@ pytestmark = pytest.mark.skipif(not xla_available(), reason="this TensorFlow bui
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return BertTokenizer(os.path.join(SAMPLES, "vocab.txt"), lowercase=True)
+    return BertTokenizer(VOCAB, lowercase=True)
 
 
 def _first_batch(task, tokenizer):
@@ -57,15 +54,7 @@ def test_each_kind_of_head_trains_and_evaluates_as_one_xla_program(name, tokeniz
     seq, x, y = _first_batch(task, tokenizer)
 
     keras.utils.set_random_seed(0)
-    config = BertConfig.from_size(
-        "tiny",
-        vocab_size=tokenizer.vocabulary_size(),
-        num_hidden_layers=2,
-        hidden_size=32,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=seq,
-    )
+    config = tiny_config(tokenizer.vocabulary_size(), max_position_embeddings=seq)
     model = task.build_model(BertEncoder.from_config_object(config))
     model.compile(optimizer=create_optimizer(1e-3, total_steps=10, warmup_steps=0), loss=task.loss(), jit_compile=True)
 
@@ -93,9 +82,7 @@ def test_prediction_batches_are_padded_to_full_size_and_every_example_counts_onc
     assert valid.tolist() == [True] * 13 + [False] * 3
 
     keras.utils.set_random_seed(0)
-    config = BertConfig.from_size(
-        "tiny", vocab_size=tokenizer.vocabulary_size(), hidden_size=32, num_attention_heads=2, intermediate_size=64
-    )
+    config = tiny_config(tokenizer.vocabulary_size())
     model = task.build_model(BertEncoder.from_config_object(config))
     model.compile(jit_compile=True)
     predictions = task.predict(model, features, batch_size=BATCH, examples=examples)

@@ -224,6 +224,13 @@ def cmd_bench_attention(args):
     )
 
 
+def _model_step_settings(args):
+    """What `_add_model_step_options` reads besides the model, as `measure` and `max_batch_size` take it."""
+    return dict(
+        mode=args.mode, precision=args.precision, xla="auto" if args.xla is None else args.xla, strategy=args.strategy
+    )
+
+
 def cmd_speed(args):
     """Throughput, FLOP/s and MFU of a training or inference step."""
     from workbench.bench.speed import measure, record
@@ -232,10 +239,7 @@ def cmd_speed(args):
         args.model,
         seq=args.seq,
         batch=args.batch,
-        mode=args.mode,
-        precision=args.precision,
-        xla="auto" if args.xla is None else args.xla,
-        strategy=args.strategy,
+        **_model_step_settings(args),
         steps=args.steps,
         warmup=args.warmup,
         baseline=not args.no_baseline,
@@ -266,10 +270,7 @@ def cmd_max_batch(args):
         row = max_batch_size(
             args.model,
             seq=seq,
-            mode=args.mode,
-            precision=args.precision,
-            xla="auto" if args.xla is None else args.xla,
-            strategy=args.strategy,
+            **_model_step_settings(args),
             start=args.start,
             limit=args.limit,
         )
@@ -295,6 +296,21 @@ def cmd_bench_input(args):
 
 
 SAMPLE_VOCAB_HELP = "vocab.txt (default: the sample vocabulary shipped with the workbench)"
+
+
+def _add_model_step_options(p):
+    """The model and how its step runs, alike for `speed` and `max-batch` (`workbench.bench.speed`), so that
+    the largest batch found is the one `speed` would run."""
+    p.add_argument("--model", default="base", help="size name: tiny ... base, large")
+    p.add_argument("--mode", choices=["train", "predict", "pretrain"], default="train")
+    p.add_argument("--precision", default="auto")
+    p.add_argument(
+        "--xla",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="default: on under JAX; under TensorFlow on for GPUs and TPUs, off on CPUs",
+    )
+    p.add_argument("--strategy", default="auto")
 
 
 def build_parser():
@@ -440,18 +456,9 @@ def build_parser():
     p = commands.add_parser(
         "speed", help="measure throughput, FLOP/s and MFU against the matmul peak and plain keras-hub"
     )
-    p.add_argument("--model", default="base", help="size name: tiny ... base, large")
+    _add_model_step_options(p)
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--mode", choices=["train", "predict", "pretrain"], default="train")
-    p.add_argument("--precision", default="auto")
-    p.add_argument(
-        "--xla",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="default: on under JAX; under TensorFlow on for GPUs and TPUs, off on CPUs",
-    )
-    p.add_argument("--strategy", default="auto")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument(
@@ -470,17 +477,8 @@ def build_parser():
     p.set_defaults(func=cmd_speed)
 
     p = commands.add_parser("max-batch", help="largest batch per sequence length that fits in accelerator memory")
-    p.add_argument("--model", default="base", help="size name: tiny ... base, large")
+    _add_model_step_options(p)
     p.add_argument("--seq", type=int, nargs="+", default=[128, 512])
-    p.add_argument("--mode", choices=["train", "predict", "pretrain"], default="train")
-    p.add_argument("--precision", default="auto")
-    p.add_argument(
-        "--xla",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="default: on under JAX; under TensorFlow on for GPUs and TPUs, off on CPUs",
-    )
-    p.add_argument("--strategy", default="auto")
     p.add_argument("--start", type=int, default=8)
     p.add_argument("--limit", type=int, default=4096, help="largest batch tried (on CPU keep it within RAM)")
     p.add_argument("--output", default="results/max_batch.csv")

@@ -295,6 +295,21 @@ def _time_model(model, data, mode, steps, warmup, min_seconds=0.0):
 MAX_EXTRA_STEPS = 1000
 
 
+def _setup(model_size, seq, precision, strategy, vocab_size, seed):
+    """What `measure` and `max_batch_size` both start from, so a max-batch row is about the model and data a
+    speed row times: the seeded random state, the strategy (its precision policy set), the model's config,
+    and the masked positions per sequence of pretraining batches (15% of the tokens, as the original)."""
+    import keras
+
+    from workbench.models.config import BertConfig
+    from workbench.training.distribution import get_strategy
+
+    keras.utils.set_random_seed(seed)
+    dist = get_strategy(strategy, precision)
+    config = BertConfig.from_size(model_size, vocab_size=vocab_size, max_position_embeddings=max(512, seq))
+    return dist, config, max(1, round(0.15 * seq))
+
+
 @restored_precision()
 def measure(
     model_size="tiny",
@@ -323,18 +338,14 @@ def measure(
     import keras
     import keras_hub
 
-    from workbench.models.config import BertConfig
-    from workbench.training.distribution import auto_jit_compile, describe_strategy, get_strategy
+    from workbench.training.distribution import auto_jit_compile, describe_strategy
 
     if mode not in ("train", "predict", "pretrain"):
         raise ValueError(f"mode must be train, predict or pretrain, got {mode!r}")
     if steps <= warmup:
         raise ValueError(f"steps ({steps}) must exceed warmup ({warmup})")
-    keras.utils.set_random_seed(seed)
-    dist = get_strategy(strategy, precision)
+    dist, config, predictions = _setup(model_size, seq, precision, strategy, vocab_size, seed)
     where = describe_strategy(dist)
-    config = BertConfig.from_size(model_size, vocab_size=vocab_size, max_position_embeddings=max(512, seq))
-    predictions = max(1, round(0.15 * seq))
     rng = np.random.default_rng(seed)
     data = _data(config, seq, batch, steps, mode, predictions, rng)
     with dist.scope():
@@ -519,13 +530,9 @@ def max_batch_size(
     device report's `memory_guided_search`, which needs fewer compilations)."""
     import keras
 
-    from workbench.models.config import BertConfig
-    from workbench.training.distribution import auto_jit_compile, describe_strategy, get_strategy
+    from workbench.training.distribution import auto_jit_compile, describe_strategy
 
-    keras.utils.set_random_seed(seed)
-    dist = get_strategy(strategy, precision)
-    config = BertConfig.from_size(model_size, vocab_size=vocab_size, max_position_embeddings=max(512, seq))
-    predictions = max(1, round(0.15 * seq))
+    dist, config, predictions = _setup(model_size, seq, precision, strategy, vocab_size, seed)
     jit_compile = auto_jit_compile(xla, dist)
     with dist.scope():
         models = [_workbench_model(config, mode, jit_compile)]

@@ -235,26 +235,17 @@ class AttentionExplorer:
             self.head_view.layout.title = f"Layer {layer + 1}, head{'s' if len(heads) > 1 else ''} {heads_text}" + (
                 " (mean)" if len(heads) > 1 else ""
             )
-            # The segment boundary: lines after the first [SEP].
+            # The segment boundary: a line after the first [SEP], across the map along each axis.
             self.head_view.layout.shapes = [
-                dict(
-                    type="line",
-                    x0=s + 0.5,
-                    x1=s + 0.5,
-                    y0=-0.5,
-                    y1=len(labels) - 0.5,
-                    line={"color": "red", "dash": "dot"},
-                )
-                for s in seps[:1]
-            ] + [
-                dict(
-                    type="line",
-                    y0=s + 0.5,
-                    y1=s + 0.5,
-                    x0=-0.5,
-                    x1=len(labels) - 0.5,
-                    line={"color": "red", "dash": "dot"},
-                )
+                {
+                    "type": "line",
+                    f"{at}0": s + 0.5,
+                    f"{at}1": s + 0.5,
+                    f"{across}0": -0.5,
+                    f"{across}1": len(labels) - 0.5,
+                    "line": {"color": "red", "dash": "dot"},
+                }
+                for at, across in (("x", "y"), ("y", "x"))
                 for s in seps[:1]
             ]
 

@@ -27,6 +27,16 @@ def _initializer(backbone):
     return keras.initializers.TruncatedNormal(stddev=getattr(backbone, "initializer_range", 0.02))
 
 
+def _output_layers(backbone, units, dropout):
+    """Dropout, then `units` logits in float32: the original's classifier output layer
+    (`run_classifier.create_model`), on the pooled [CLS] output for sentence tasks and on
+    every token for tagging (`head_mapping` maps both to the original's `output_weights`)."""
+    return (
+        keras.layers.Dropout(dropout, name="output_dropout"),
+        keras.layers.Dense(units, kernel_initializer=_initializer(backbone), dtype="float32", name="logits"),
+    )
+
+
 def _encoder_inputs():
     return {
         "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
@@ -122,10 +132,7 @@ class BertClassifier(_BertHead):
     def __init__(self, backbone, num_classes, dropout=0.1, **kwargs):
         # === Layers ===
         self.backbone = backbone
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            num_classes, kernel_initializer=_initializer(backbone), dtype="float32", name="logits"
-        )
+        self.output_dropout, self.output_dense = _output_layers(backbone, num_classes, dropout)
 
         # === Functional graph ===
         inputs = _encoder_inputs()
@@ -284,10 +291,7 @@ class BertTokenClassifier(_BertHead):
     def __init__(self, backbone, num_labels, dropout=0.1, **kwargs):
         # === Layers ===
         self.backbone = backbone
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
-        self.output_dense = keras.layers.Dense(
-            num_labels, kernel_initializer=_initializer(backbone), dtype="float32", name="logits"
-        )
+        self.output_dropout, self.output_dense = _output_layers(backbone, num_labels, dropout)
 
         # === Functional graph ===
         inputs = _encoder_inputs()

@@ -17,23 +17,15 @@ import os
 import shutil
 import tempfile
 
+from workbench.runs.tables import FINETUNE_COLUMNS
+
 SUFFIX = ".hparams"  # event files written here end with this, so a re-log replaces them
 # The result-table columns that are a fine-tuning run's hyperparameters (the
-# resolved values, paper defaults filled in): what `finetune()` logs.
-HPARAM_COLUMNS = (
-    "task",
-    "model",
-    "init",
-    "max_seq_length",
-    "batch_size",
-    "learning_rate",
-    "epochs",
-    "warmup_proportion",
-    "gradient_accumulation",
-    "seed",
-    "strategy",
-    "precision",
-)
+# resolved values, paper defaults filled in): what `finetune()` logs. They are
+# the table's settings, from "task" to "precision", less what is not chosen: the
+# row's own split, metric and value, and the replica count the strategy found.
+_SETTINGS = FINETUNE_COLUMNS[FINETUNE_COLUMNS.index("task") : FINETUNE_COLUMNS.index("precision") + 1]
+HPARAM_COLUMNS = tuple(c for c in _SETTINGS if c not in ("split", "metric", "value", "replicas"))
 
 
 def hparam_value(value):

@@ -24,7 +24,7 @@ import urllib.request
 import zipfile
 
 from workbench.files import read_json, write_text_atomic
-from workbench.tasks.registry import GLUE_TASKS, TASK_NAMES
+from workbench.tasks.registry import GLUE_FILES, GLUE_TASKS, MNLI_FILES, TASK_NAMES
 
 GLUE = "https://dl.fbaipublicfiles.com/glue/data/"
 # Where the published sizes and checksums below come from.
@@ -63,60 +63,32 @@ class Source:
     optional: bool = False
 
 
-def _glue(archive, task_files, size, sha256, published=HF_GLUE):
-    return [Source(GLUE + archive, {f: f for f in task_files}, sha256, size, published)]
+def _glue(archive, size, sha256, published=HF_GLUE, task_files=None):
+    """A GLUE archive's source: its `task_files` (default: the usual train, dev and test files) taken out of
+    it under their own names."""
+    files = task_files or GLUE_FILES.values()
+    return [Source(GLUE + archive, {f: f for f in files}, sha256, size, published)]
 
 
 SOURCES = {
-    "cola": _glue(
-        "CoLA.zip",
-        ["train.tsv", "dev.tsv", "test.tsv"],
-        376971,
-        "f212fcd832b8f7b435fb991f101abf89f96b933ab400603bf198960dfc32cbff",
-    ),
-    "sst2": _glue(
-        "SST-2.zip",
-        ["train.tsv", "dev.tsv", "test.tsv"],
-        7439277,
-        "d67e16fb55739c1b32cdce9877596db1c127dc322d93c082281f64057c16deaa",
-    ),
+    "cola": _glue("CoLA.zip", 376971, "f212fcd832b8f7b435fb991f101abf89f96b933ab400603bf198960dfc32cbff"),
+    "sst2": _glue("SST-2.zip", 7439277, "d67e16fb55739c1b32cdce9877596db1c127dc322d93c082281f64057c16deaa"),
     "qqp": _glue(
         "QQP-clean.zip",
-        ["train.tsv", "dev.tsv", "test.tsv"],
         41696084,
         "40e7c862c04eb26ee04b67fd900e76c45c6ba8e6d8fab4f8f1f8072a1a3fbae0",
         HF_GLUE_ONLY,
     ),
-    "stsb": _glue(
-        "STS-B.zip",
-        ["train.tsv", "dev.tsv", "test.tsv"],
-        802872,
-        "e60a6393de5a8b5b9bac5020a1554b54e3691f9d600b775bd131e613ac179c85",
-    ),
+    "stsb": _glue("STS-B.zip", 802872, "e60a6393de5a8b5b9bac5020a1554b54e3691f9d600b775bd131e613ac179c85"),
     "mnli": _glue(
         "MNLI.zip",
-        ["train.tsv", "dev_matched.tsv", "dev_mismatched.tsv", "test_matched.tsv", "test_mismatched.tsv"],
         312783507,
         "e7c1d896d26ed6caf700110645df426cc2d8ebf02a5ab743d5a5c68ac1c83633",
+        task_files=MNLI_FILES.values(),
     ),
-    "qnli": _glue(
-        "QNLIv2.zip",
-        ["train.tsv", "dev.tsv", "test.tsv"],
-        10627589,
-        "e634e78627a29adaecd4f955359b22bf5e70f2cbd93b493f2d624138a0c0e5f5",
-    ),
-    "rte": _glue(
-        "RTE.zip",
-        ["train.tsv", "dev.tsv", "test.tsv"],
-        697150,
-        "6bf86de103ecd335f3441bd43574d23fef87ecc695977a63b82d5efb206556ee",
-    ),
-    "wnli": _glue(
-        "WNLI.zip",
-        ["train.tsv", "dev.tsv", "test.tsv"],
-        28999,
-        "ae0e8e4d16f4d46d4a0a566ec7ecceccfd3fbfaa4a7a4b4e02848c0f2561ac46",
-    ),
+    "qnli": _glue("QNLIv2.zip", 10627589, "e634e78627a29adaecd4f955359b22bf5e70f2cbd93b493f2d624138a0c0e5f5"),
+    "rte": _glue("RTE.zip", 697150, "6bf86de103ecd335f3441bd43574d23fef87ecc695977a63b82d5efb206556ee"),
+    "wnli": _glue("WNLI.zip", 28999, "ae0e8e4d16f4d46d4a0a566ec7ecceccfd3fbfaa4a7a4b4e02848c0f2561ac46"),
     # The diagnostic set is predicted by a model trained on MNLI (`REQUIRES`):
     # AX.tsv is the unlabelled leaderboard file; diagnostic-full.tsv, linked
     # from gluebenchmark.com/diagnostics, carries the labels (no checksum is

@@ -18,7 +18,7 @@ from workbench.files import read_text, write_text_atomic
 from workbench.models.heads import BertClassifier
 from workbench.tasks import metrics as M
 from workbench.tasks.options import reject_options
-from workbench.tasks.registry import Hyperparameters, Task
+from workbench.tasks.registry import GLUE_FILES, MNLI_FILES, Hyperparameters, Task
 from workbench.text.inputs import Features, encode_pairs
 
 NLI_LABELS = ("contradiction", "entailment", "neutral")
@@ -299,62 +299,39 @@ class XnliTask(GlueTask):
         return [path]
 
 
+def _usual_layout(name, train_dev, test, labels, metrics, submission, **more):
+    """The spec of a GLUE task laid out as most are: train.tsv, dev.tsv and test.tsv, the train and dev
+    files read alike, one test split with its leaderboard `submission` file, the paper's name the task's."""
+    return dict(
+        name=name,
+        files=dict(GLUE_FILES),
+        columns={"train": train_dev, "dev": train_dev, "test": test},
+        labels=labels,
+        metrics=metrics,
+        submission={"test": submission},
+        paper_name={"test": name},
+        **more,
+    )
+
+
 def make_task(name, **options):
     header_pair = Columns(1, 2, 3, guid=0)  # index, sentence1, sentence2, label
-    specs = {
-        "cola": dict(
-            files={"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
-            columns={
-                "train": Columns(3, label=1, header=False),
-                "dev": Columns(3, label=1, header=False),
-                "test": Columns(1, guid=0),
-            },
-            labels=("0", "1"),
-            metrics=("mcc", "accuracy"),
-            submission={"test": "CoLA.tsv"},
-            paper_name={"test": "cola"},
+    unlabelled = Columns(1, 2, guid=0)  # index, sentence1, sentence2: most test files
+    specs = (
+        _usual_layout(
+            "cola", Columns(3, label=1, header=False), Columns(1, guid=0), ("0", "1"), ("mcc", "accuracy"), "CoLA.tsv"
         ),
-        "sst2": dict(
-            files={"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
-            columns={"train": Columns(0, label=1), "dev": Columns(0, label=1), "test": Columns(1, guid=0)},
-            labels=("0", "1"),
-            metrics=("accuracy",),
-            submission={"test": "SST-2.tsv"},
-            paper_name={"test": "sst2"},
+        _usual_layout("sst2", Columns(0, label=1), Columns(1, guid=0), ("0", "1"), ("accuracy",), "SST-2.tsv"),
+        _usual_layout("mrpc", Columns(3, 4, 0), Columns(3, 4, guid=0), ("0", "1"), ("f1", "accuracy"), "MRPC.tsv"),
+        _usual_layout(
+            "stsb", Columns(7, 8, 9, guid=0), Columns(7, 8, guid=0), None, ("spearman", "pearson"), "STS-B.tsv"
         ),
-        "mrpc": dict(
-            files={"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
-            columns={"train": Columns(3, 4, 0), "dev": Columns(3, 4, 0), "test": Columns(3, 4, guid=0)},
-            labels=("0", "1"),
-            metrics=("f1", "accuracy"),
-            submission={"test": "MRPC.tsv"},
-            paper_name={"test": "mrpc"},
+        _usual_layout(
+            "qqp", Columns(3, 4, 5, guid=0), unlabelled, ("0", "1"), ("f1", "accuracy"), "QQP.tsv", skip_malformed=True
         ),
-        "stsb": dict(
-            files={"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
-            columns={"train": Columns(7, 8, 9, guid=0), "dev": Columns(7, 8, 9, guid=0), "test": Columns(7, 8, guid=0)},
-            labels=None,
-            metrics=("spearman", "pearson"),
-            submission={"test": "STS-B.tsv"},
-            paper_name={"test": "stsb"},
-        ),
-        "qqp": dict(
-            files={"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
-            columns={"train": Columns(3, 4, 5, guid=0), "dev": Columns(3, 4, 5, guid=0), "test": Columns(1, 2, guid=0)},
-            labels=("0", "1"),
-            metrics=("f1", "accuracy"),
-            submission={"test": "QQP.tsv"},
-            paper_name={"test": "qqp"},
-            skip_malformed=True,
-        ),
-        "mnli": dict(
-            files={
-                "train": "train.tsv",
-                "dev_matched": "dev_matched.tsv",
-                "dev_mismatched": "dev_mismatched.tsv",
-                "test_matched": "test_matched.tsv",
-                "test_mismatched": "test_mismatched.tsv",
-            },
+        dict(
+            name="mnli",
+            files=dict(MNLI_FILES),
             columns={
                 "train": Columns(8, 9, -1, guid=0),
                 "dev_matched": Columns(8, 9, -1, guid=0),
@@ -367,35 +344,15 @@ def make_task(name, **options):
             submission={"test_matched": "MNLI-m.tsv", "test_mismatched": "MNLI-mm.tsv"},
             paper_name={"test_matched": "mnli-m", "test_mismatched": "mnli-mm"},
         ),
-        "qnli": dict(
-            files={"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
-            columns={"train": header_pair, "dev": header_pair, "test": Columns(1, 2, guid=0)},
-            labels=("entailment", "not_entailment"),
-            metrics=("accuracy",),
-            submission={"test": "QNLI.tsv"},
-            paper_name={"test": "qnli"},
-        ),
-        "rte": dict(
-            files={"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
-            columns={"train": header_pair, "dev": header_pair, "test": Columns(1, 2, guid=0)},
-            labels=("entailment", "not_entailment"),
-            metrics=("accuracy",),
-            submission={"test": "RTE.tsv"},
-            paper_name={"test": "rte"},
-        ),
-        "wnli": dict(
-            files={"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
-            columns={"train": header_pair, "dev": header_pair, "test": Columns(1, 2, guid=0)},
-            labels=("0", "1"),
-            metrics=("accuracy",),
-            submission={"test": "WNLI.tsv"},
-            paper_name={"test": "wnli"},
-        ),
+        _usual_layout("qnli", header_pair, unlabelled, ("entailment", "not_entailment"), ("accuracy",), "QNLI.tsv"),
+        _usual_layout("rte", header_pair, unlabelled, ("entailment", "not_entailment"), ("accuracy",), "RTE.tsv"),
+        _usual_layout("wnli", header_pair, unlabelled, ("0", "1"), ("accuracy",), "WNLI.tsv"),
         # The diagnostic set is predicted with a model trained on MNLI; its
         # labelled release (diagnostic-full.tsv) is scored with R3 (Matthews corr.).
-        "ax": dict(
+        dict(
+            name="ax",
             files={"train": "train.tsv", "dev": "diagnostic-full.tsv", "test": "diagnostic.tsv"},
-            columns={"train": Columns(8, 9, -1, guid=0), "dev": Columns(5, 6, 7), "test": Columns(1, 2, guid=0)},
+            columns={"train": Columns(8, 9, -1, guid=0), "dev": Columns(5, 6, 7), "test": unlabelled},
             labels=NLI_LABELS,
             metrics=("mcc", "accuracy"),
             submission={"test": "AX.tsv"},
@@ -403,8 +360,8 @@ def make_task(name, **options):
             data_subdirs={"train": "mnli"},
             optional_splits=("dev",),
         ),
-    }
+    )
     if name == "xnli":
         return XnliTask(**options)
     reject_options(name, options)
-    return GlueTask(name=name, **specs[name])
+    return GlueTask(**{spec["name"]: spec for spec in specs}[name])

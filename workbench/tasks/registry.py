@@ -30,6 +30,16 @@ _REGISTRY = {
 }
 TASK_NAMES = tuple(_REGISTRY)
 GLUE_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "ax")
+# The file of each split in most GLUE archives, and in MNLI's: what `workbench.tasks.glue` reads and
+# `workbench.tasks.download` takes out of the archives.
+GLUE_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+MNLI_FILES = {
+    "train": "train.tsv",
+    "dev_matched": "dev_matched.tsv",
+    "dev_mismatched": "dev_mismatched.tsv",
+    "test_matched": "test_matched.tsv",
+    "test_mismatched": "test_mismatched.tsv",
+}
 
 
 @dataclasses.dataclass
