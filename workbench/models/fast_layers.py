@@ -182,13 +182,29 @@ def flat_einsum_dense(layer, inputs):
 
 @functools.cache
 def _layer_norm_kernel(epsilon):
+    """LayerNorm in float32 with the row statistics as matrix-vector products.
+
+    Why: TensorFlow 2.21's XLA CPU compiler splits a row reduction into a
+    reduce-window and a reduce and writes every full-size intermediate in
+    between (the converted input, the squared deviations, and in the backward
+    pass four more), so `tf.nn.moments` inside the kernel made it about fifteen
+    passes over memory. A product with a column of 1/width is a dot, which XLA
+    keeps as one matmul: forward + backward at BERT-Base shapes (32x128x768,
+    bfloat16) 48 -> 29 ms, whole BERT-Base training step 6% faster (5.99 -> 6.36
+    and 3.25 -> 3.43 seq/s in alternating processes on the 2-vCPU Intel Xeon).
+    The mean is then subtracted before squaring, as Keras' `moments` does.
+    """
     import tensorflow as tf
 
     def layer_norm(x, gamma, beta):
-        # Keras' arithmetic (in float32, also for 16-bit activations).
-        mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
-        scale = tf.math.rsqrt(variance + epsilon) * gamma
-        return x * scale + (beta - mean * scale)
+        width = x.shape[-1]
+        rows = tf.reshape(x, [-1, width])
+        average = tf.fill([width, 1], 1.0 / width)
+        mean = tf.matmul(rows, average)
+        centered = rows - mean
+        variance = tf.matmul(tf.square(centered), average)
+        normalized = centered * (tf.math.rsqrt(variance + epsilon) * gamma) + beta
+        return tf.reshape(normalized, tf.shape(x))
 
     return xla_fused(layer_norm, num_differentiable=3)
 
