@@ -10,6 +10,13 @@ import os
 import tempfile
 
 
+def is_url(path):
+    """A path with a scheme (gs://, s3://, ram://, file://): written through
+    TensorFlow's file systems, never with local file operations (no atomic
+    rename there); anything else is a local path."""
+    return "://" in os.fspath(path)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; rename it onto `path` on success,

@@ -32,7 +32,6 @@ dupe factor 1), and the corpus after its runs:
 """
 
 import argparse
-import filecmp
 import json
 import os
 import shutil
@@ -152,20 +151,24 @@ def same_instances(pattern_a, pattern_b):
     return True, count
 
 
-def same_bytes(directory_a, directory_b):
-    """Whether two output directories hold the same TFRecord files, byte for byte (compared in chunks:
-    reading whole shards would make this process, and so every later child's peak RSS, large)."""
-    names = sorted(n for n in os.listdir(directory_a) if n.endswith(".tfrecord"))
-    if names != sorted(n for n in os.listdir(directory_b) if n.endswith(".tfrecord")):
-        return False
-    return all(filecmp.cmp(os.path.join(directory_a, n), os.path.join(directory_b, n), shallow=False) for n in names)
+def _child_env():
+    """The environment of the measured processes: they import `workbench` from where this one did."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def _append_rows(path, rows):
+    """Append `rows` to the JSON-lines file `path` (made with its directory if needed)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
 
 
 def run(args, log=print):
     """Run the rounds; return the list of result rows (also appended to `args.output` as JSON lines)."""
     work = tempfile.mkdtemp(prefix="bench-pretraining-data-", dir=args.work_dir)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env = _child_env()
     try:
         corpus = args.corpus or os.path.join(work, "corpus.txt")
         if not args.corpus:
@@ -194,7 +197,7 @@ def run(args, log=print):
                 )
                 outputs[shards, workers] = output
             round_rows = rows[-(len(configurations) + bool(args.original)) :]
-            checks = {"workers_byte_identical": same_bytes(outputs[2, 1], outputs[2, 2])}
+            checks = {"workers_byte_identical": output_digest(outputs[2, 1]) == output_digest(outputs[2, 2])}
             if args.original:
                 # In a child process: TensorFlow imported here would make every later child's peak RSS
                 # at least this process's (Linux counts the memory a child had at fork before exec).
@@ -212,9 +215,7 @@ def run(args, log=print):
             if not all(v for k, v in checks.items() if k != "instances"):
                 raise AssertionError(f"round {round_number}: outputs differ: {checks}")
         if args.output:
-            os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-            with open(args.output, "a", encoding="utf-8") as f:
-                f.writelines(json.dumps(row) + "\n" for row in rows)
+            _append_rows(args.output, rows)
         log(report(rows))
         return rows
     finally:
@@ -244,8 +245,7 @@ def run_scale(args, log=print):
     average at start and end. Each output is checked to be the same bytes whatever the worker count
     (digest) and deleted before the next run; the corpus is deleted after its size. Returns the rows."""
     work = tempfile.mkdtemp(prefix="bench-pretraining-scale-", dir=args.work_dir)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env = _child_env()
     vocab = os.path.abspath(args.vocab or resources.sample_vocab())
     rows = []
     try:
@@ -276,10 +276,8 @@ def run_scale(args, log=print):
                 shutil.rmtree(output)
                 rows.append(row)
                 log(json.dumps(row))
-                if args.output:
-                    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-                    with open(args.output, "a", encoding="utf-8") as f:  # row by row: a long run keeps what it did
-                        f.write(json.dumps(row) + "\n")
+                if args.output:  # row by row: a long run keeps what it did
+                    _append_rows(args.output, [row])
                 if not row["same_output_as_first_workers"]:
                     raise AssertionError(f"{megabytes} MB: the output with {workers} workers differs")
             os.remove(corpus)

@@ -34,6 +34,7 @@ import json
 import types
 import typing
 
+from workbench.files import is_url
 from workbench.tasks.registry import TASK_NAMES
 
 
@@ -230,7 +231,7 @@ def check_local_outputs(p, reads_urls=None):
     parameters that may be URLs (data TensorFlow streams)."""
     for name in ("output_dir", "results_csv"):
         value = getattr(p, name, None)
-        if value and "://" in str(value):
+        if value and is_url(value):
             raise ParameterError(
                 f"Parameter '{name}' must be a local path, got {value!r}: the run writes checkpoints, history and "
                 f"the model with local file operations. Give a directory on this machine (a Cloud TPU VM's own disk) "

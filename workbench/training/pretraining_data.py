@@ -50,7 +50,7 @@ import random
 import struct
 from itertools import chain
 
-from workbench.files import write_text_atomic
+from workbench.files import is_url, write_text_atomic
 from workbench.text.wordpiece import basic_tokenize_with_offsets, check_vocab, wordpiece_with_offsets
 
 FEATURES = (
@@ -338,12 +338,6 @@ def tfrecord_frames(records, chunk_bytes=1 << 20):
             chunk, size = [], 0
     if chunk:
         yield b"".join(chunk)
-
-
-def is_url(path):
-    """A path with a scheme (gs://, s3://, ram://, file://): written through
-    TensorFlow's file systems; anything else is a local path."""
-    return "://" in os.fspath(path)
 
 
 def write_tfrecords(path, records):
