@@ -77,3 +77,21 @@ def test_a_missing_keras_attribute_or_changed_signature_is_named(monkeypatch):
     monkeypatch.setattr(keras_hub.models.BertBackbone, "__init__", init)
     with pytest.raises(ImportError, match=r"BertBackbone.__init__ takes .*'rope'"):
         check()
+
+
+def test_an_optimizer_that_no_longer_clips_decays_and_updates_in_those_steps_is_named(monkeypatch):
+    # WholeUpdateOptimizer replaces these three steps; a Keras that applied
+    # gradients another way would clip or decay twice, or not at all.
+    def apply_gradients(self, grads, trainable_variables):
+        for grad, variable in zip(grads, trainable_variables):
+            self.update_step(grad, variable, self.learning_rate)
+
+    monkeypatch.setattr(keras.optimizers.Optimizer, "_backend_apply_gradients", apply_gradients)
+    with pytest.raises(
+        ImportError, match=r"no longer calls \['_apply_weight_decay', '_backend_update_step', '_clip_gradients'\]"
+    ):
+        check()
+    monkeypatch.undo()
+    monkeypatch.setattr(keras.optimizers.Optimizer, "_use_weight_decay", lambda self, variable, step: True)
+    with pytest.raises(ImportError, match=r"_use_weight_decay\(variable\) is gone or changed"):
+        check()

@@ -15,6 +15,10 @@ no public form:
   (with its random state) in a private attribute. `FusedAttention` draws its
   16-bit masks from that random state: a model then consumes random numbers
   exactly like keras-hub's, so a seeded model starts from the same weights.
+* Keras' optimizer applies gradients in three private steps (clip, decay,
+  update), each a pass over all variables or gradients; `BertAdamW` does them
+  as one through `WholeUpdateOptimizer`, and reads the decay exclusions through
+  `uses_weight_decay`.
 * Keras keeps a tensor's mask (from `mask_zero` embeddings) in a private
   tensor attribute; `FusedAttention` must see one to leave such calls to Keras,
   which turns it into a query mask.
@@ -130,6 +134,50 @@ def optimizer_variable_index(optimizer, variable):
     return optimizer._get_variable_index(variable)
 
 
+def uses_weight_decay(optimizer, variable):
+    """Whether the optimizer decays `variable` (Keras' `exclude_from_weight_decay`
+    rules, kept in its private `_use_weight_decay`)."""
+    return optimizer.weight_decay is not None and optimizer._use_weight_decay(variable)
+
+
+class WholeUpdateOptimizer(keras.optimizers.Optimizer):
+    """A Keras optimizer that can do clipping, weight decay and the update in one step.
+
+    Keras applies gradients in three private steps, each a pass over every
+    variable or gradient: `_clip_gradients` (global norm, then a scaled copy of
+    every gradient), `_apply_weight_decay` (a read-modify-write of every
+    decayed variable) and `_backend_update_step` (the update). While the
+    subclass's `whole_update_applies()` is true, the first two do nothing and
+    `whole_update(grads, variables, learning_rate)` receives the unclipped
+    gradients and must do all three. Everything around them (loss scaling,
+    gradient accumulation, EMA, the iteration counter) stays Keras'.
+
+    Args:
+        as `keras.optimizers.Optimizer`.
+    """
+
+    def whole_update_applies(self):
+        """Whether `whole_update` replaces Keras' three steps (here: never)."""
+        return False
+
+    def whole_update(self, grads, variables, learning_rate):
+        """Clip, decay and update `variables` (only called while `whole_update_applies()`)."""
+        raise NotImplementedError(f"{type(self).__name__} says whole_update_applies() but has no whole_update")
+
+    def _clip_gradients(self, grads):
+        return grads if self.whole_update_applies() else super()._clip_gradients(grads)
+
+    def _apply_weight_decay(self, variables):
+        if not self.whole_update_applies():
+            super()._apply_weight_decay(variables)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        if self.whole_update_applies():
+            self.whole_update(grads, trainable_variables, learning_rate)
+        else:
+            super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+
 def keras_mask(tensor):
     """The Keras mask a layer attached to `tensor` (None for none, or no tensor)."""
     return None if tensor is None else _get_keras_mask(tensor)
@@ -216,6 +264,23 @@ def _problems():
     index = getattr(keras.optimizers.Optimizer, "_get_variable_index", None)
     if index is None or _parameters(index) != ["variable"]:
         problems.append("keras.optimizers.Optimizer._get_variable_index(variable) is gone or changed")
+    optimizer = keras.optimizers.Optimizer
+    steps = _private_names(getattr(optimizer, "_backend_apply_gradients", None))
+    hooks = {"_clip_gradients", "_apply_weight_decay", "_backend_update_step"}
+    if not hooks <= steps:
+        problems.append(
+            "keras.optimizers.Optimizer._backend_apply_gradients no longer calls "
+            f"{sorted(hooks - steps)} (WholeUpdateOptimizer overrides them)"
+        )
+    for name, parameters in (
+        ("_clip_gradients", ["grads"]),
+        ("_apply_weight_decay", ["variables"]),
+        ("_backend_update_step", ["grads", "trainable_variables", "learning_rate"]),
+        ("_use_weight_decay", ["variable"]),
+    ):
+        method = getattr(optimizer, name, None)
+        if method is None or _parameters(method) != parameters:
+            problems.append(f"keras.optimizers.Optimizer.{name}({', '.join(parameters)}) is gone or changed")
     for name in ("query_dense", "key_dense", "value_dense", "output_dense", "key_dim", "dropout"):
         if not isinstance(getattr(keras.layers.MultiHeadAttention, name, None), property):
             problems.append(f"keras.layers.MultiHeadAttention has no public property {name!r}")

@@ -5,13 +5,19 @@ one way that changes results: it has no bias correction of the moment
 estimates, so early steps are larger (3.16x at step 1, while the second-moment
 estimate is still small; warmup keeps them harmless). `BertAdamW` reproduces the original;
 everything else (global-norm clipping, gradient accumulation, excluding
-LayerNorm and biases from decay) is Keras' own machinery.
+LayerNorm and biases from decay) is Keras' own machinery, except that on
+TensorFlow with single-device variables clipping, decay and the update run as
+one XLA kernel per variable (`_update_kernel`: the optimizer step of BERT-Base
+366-434 -> 211-262 ms), with the same results.
 """
+
+import functools
+import weakref
 
 import keras
 from keras import ops
 
-from workbench.models.keras_internals import optimizer_variable_index
+from workbench.models.keras_internals import WholeUpdateOptimizer, optimizer_variable_index, uses_weight_decay
 
 # The original excludes every variable whose name contains "LayerNorm",
 # "layer_norm" or "bias"; in Keras the LayerNorm variables are gamma/beta.
@@ -74,8 +80,77 @@ def _plain_tf_variables(*variables):
     return all(isinstance(v, tf.Variable) and not isinstance(v, tf.distribute.DistributedValues) for v in variables)
 
 
+def _plain_variables(variables):
+    return _plain_tf_variables(*(getattr(v, "value", v) for v in variables))
+
+
+@functools.cache
+def _clip_scale_kernel():
+    """The global-norm clip factor of a list of gradients as one XLA kernel (TensorFlow)."""
+    import tensorflow as tf
+
+    def squared_norm(g):
+        # Row sums as a product with a column of ones: XLA's CPU reduction of a
+        # 30522x768 gradient ran at 2.8 GB/s (34 ms), this product at 19 GB/s (5 ms).
+        width = g.shape[-1] if g.shape.rank else 1
+        rows = tf.reshape(tf.square(g), [-1, width])
+        return tf.reduce_sum(tf.matmul(rows, tf.ones([width, 1], g.dtype)))
+
+    @tf.function(jit_compile=True, autograph=False)
+    def clip_scale(gradients, clipnorm):
+        # Keras' `clip_by_global_norm`: NaN when the norm is not finite.
+        norm = tf.sqrt(tf.add_n([squared_norm(g) for g in gradients]))
+        return clipnorm * tf.minimum(1.0 / norm, 1.0 / clipnorm) + (norm - norm)
+
+    return clip_scale
+
+
+# optimizer -> its update kernel (see `_update_kernel`).
+_update_kernels = weakref.WeakKeyDictionary()
+
+
+def _update_kernel(optimizer):
+    """The clip + decay + Adam update of one variable in place, as one XLA kernel
+    (TensorFlow), for this optimizer's variables.
+
+    Why: Keras clips, decays and updates in separate passes (the squared
+    gradients, their sums, a scaled copy of every gradient, `w - w * wd * lr`
+    for each decayed variable, then Adam): about 7.5 GB of memory traffic per
+    BERT-Base step against 3.5 GB for one read of the gradients (the norm) and
+    one read-modify-write of (w, m, v) here. The kernel takes the variables
+    themselves, so XLA updates their buffers in place: BERT-Base's optimizer
+    step took 211-262 ms this way, 313-318 ms with values in and out (fresh
+    buffers for 1.3 GB each step) and 366-434 ms as Keras' separate steps
+    (2-vCPU Intel Xeon, `tf.function` around `apply`). A traced function keeps
+    the variables it was first traced with when called inside another traced
+    function, so each optimizer has its own.
+    """
+    kernel = _update_kernels.get(optimizer)
+    if kernel is not None:
+        return kernel
+    import tensorflow as tf
+
+    @tf.function(jit_compile=True, autograph=False)
+    def update(variable, m, v, gradient, learning_rate, scale, decay, beta_1, beta_2, epsilon):
+        # The original AdamWeightDecayOptimizer's step, with ResourceApplyAdam's
+        # forms of the moment updates (as in `BertAdamW.update_step`).
+        g = tf.cast(gradient, variable.dtype) * scale
+        m_new = m + (g - m) * (1 - beta_1)
+        v_new = v + (tf.square(g) - v) * (1 - beta_2)
+        w = variable.read_value()
+        step = m_new / (tf.sqrt(v_new) + epsilon)
+        if decay:
+            step += decay * w
+        m.assign(m_new)
+        v.assign(v_new)
+        variable.assign(w - learning_rate * step)
+
+    _update_kernels[optimizer] = update
+    return update
+
+
 @keras.saving.register_keras_serializable(package="workbench")
-class BertAdamW(keras.optimizers.Optimizer):
+class BertAdamW(WholeUpdateOptimizer):
     """Adam with decoupled weight decay and no bias correction (the original's
     `AdamWeightDecayOptimizer`):
 
@@ -109,6 +184,43 @@ class BertAdamW(keras.optimizers.Optimizer):
             return
         super().build(var_list)
         self._momentums, self._velocities = self.add_optimizer_variables(var_list, ["momentum", "velocity"])
+        # One XLA kernel per variable for clip + decay + Adam, where TensorFlow
+        # runs single-device variables and has XLA (other strategies' variables,
+        # per-variable clipping and the JAX backend take Keras' steps).
+        from workbench.models.fast_layers import xla_available
+
+        self._whole = (
+            keras.backend.backend() == "tensorflow"
+            and not self.clipnorm
+            and not self.clipvalue
+            and _plain_variables([*var_list, *self._momentums, *self._velocities])
+            and xla_available()
+        )
+
+    def whole_update_applies(self):
+        return getattr(self, "_whole", False)
+
+    def whole_update(self, grads, variables, learning_rate):
+        import tensorflow as tf
+
+        update = _update_kernel(self)
+        # The embedding gradient arrives sparse; the update is dense, as in the original.
+        grads = [tf.convert_to_tensor(g) for g in grads]
+        scale = _clip_scale_kernel()(grads, float(self.global_clipnorm)) if self.global_clipnorm else tf.ones(())
+        for gradient, variable in zip(grads, variables):
+            index = optimizer_variable_index(self, variable)
+            update(
+                variable.value,
+                self._momentums[index].value,
+                self._velocities[index].value,
+                gradient,
+                tf.cast(learning_rate, variable.dtype),
+                tf.cast(scale, variable.dtype),
+                float(self.weight_decay) if uses_weight_decay(self, variable) else 0.0,
+                self.beta_1,
+                self.beta_2,
+                self.epsilon,
+            )
 
     def apply(self, grads, trainable_variables=None):
         # The embedding gradient arrives sparse; global-norm clipping would turn
