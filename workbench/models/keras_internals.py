@@ -186,14 +186,22 @@ def keras_mask(tensor):
 # === The import-time check ===
 
 
-def _private_names(function):
+def _private_names(function, nested=False):
     # Attribute (and global) names a function's code reads or writes; `self._x`
     # appears as `_x`. Only our own private names are compared, so the check
-    # does not depend on unrelated code in the function.
+    # does not depend on unrelated code in the function. `nested`: those of the
+    # functions defined inside it instead.
     code = getattr(function, "__code__", None)
     if code is None:  # gone, or no longer a plain function
         return set()
-    return {name for name in code.co_names if name.startswith("_") and not name.startswith("__")}
+    codes = [const for const in code.co_consts if inspect.iscode(const)] if nested else [code]
+    names = set()
+    while codes:
+        code = codes.pop()
+        names |= {name for name in code.co_names if name.startswith("_") and not name.startswith("__")}
+        if nested:
+            codes += [const for const in code.co_consts if inspect.iscode(const)]
+    return names
 
 
 def _parameters(function):
@@ -265,13 +273,18 @@ def _problems():
     if index is None or _parameters(index) != ["variable"]:
         problems.append("keras.optimizers.Optimizer._get_variable_index(variable) is gone or changed")
     optimizer = keras.optimizers.Optimizer
-    steps = _private_names(getattr(optimizer, "_backend_apply_gradients", None))
+    # Both branches: without and with gradient accumulation (a nested function).
+    apply_gradients = getattr(optimizer, "_backend_apply_gradients", None)
     hooks = {"_clip_gradients", "_apply_weight_decay", "_backend_update_step"}
-    if not hooks <= steps:
-        problems.append(
-            "keras.optimizers.Optimizer._backend_apply_gradients no longer calls "
-            f"{sorted(hooks - steps)} (WholeUpdateOptimizer overrides them)"
-        )
+    for where, steps in (
+        ("", _private_names(apply_gradients)),
+        (" with gradient accumulation", _private_names(apply_gradients, nested=True)),
+    ):
+        if not hooks <= steps:
+            problems.append(
+                f"keras.optimizers.Optimizer._backend_apply_gradients{where} no longer calls "
+                f"{sorted(hooks - steps)} (WholeUpdateOptimizer overrides them)"
+            )
     for name, parameters in (
         ("_clip_gradients", ["grads"]),
         ("_apply_weight_decay", ["variables"]),

@@ -121,9 +121,10 @@ def _update_kernel(optimizer):
     themselves, so XLA updates their buffers in place: BERT-Base's optimizer
     step took 211-262 ms this way, 313-318 ms with values in and out (fresh
     buffers for 1.3 GB each step) and 366-434 ms as Keras' separate steps
-    (2-vCPU Intel Xeon, `tf.function` around `apply`). A traced function keeps
-    the variables it was first traced with when called inside another traced
-    function, so each optimizer has its own.
+    (2-vCPU Intel Xeon, `tf.function` around `apply`). Each optimizer has its
+    own: one function for the whole process failed when a second model trained
+    in an XLA-compiled step (TensorFlow: "Called a function referencing
+    variables which have been deleted", in tests/test_tpu_rules.py).
     """
     kernel = _update_kernels.get(optimizer)
     if kernel is not None:
@@ -198,7 +199,16 @@ class BertAdamW(WholeUpdateOptimizer):
         )
 
     def whole_update_applies(self):
-        return getattr(self, "_whole", False)
+        if not getattr(self, "_whole", False):
+            return False
+        import tensorflow as tf
+
+        # Under a strategy with several replicas (central storage, parameter
+        # servers) the variables may still look plain, but Keras' steps
+        # all-reduce the gradients first and update through the strategy.
+        return not tf.distribute.has_strategy() or isinstance(
+            tf.distribute.get_strategy(), tf.distribute.OneDeviceStrategy
+        )
 
     def whole_update(self, grads, variables, learning_rate):
         import tensorflow as tf
@@ -216,7 +226,9 @@ class BertAdamW(WholeUpdateOptimizer):
                 gradient,
                 tf.cast(learning_rate, variable.dtype),
                 tf.cast(scale, variable.dtype),
-                float(self.weight_decay) if uses_weight_decay(self, variable) else 0.0,
+                # Keras' TensorFlow steps match the exclusions against the
+                # TensorFlow variable's scoped name (e.g. "beta_head/kernel:0").
+                float(self.weight_decay) if uses_weight_decay(self, variable.value) else 0.0,
                 self.beta_1,
                 self.beta_2,
                 self.epsilon,
