@@ -79,6 +79,7 @@ def test_a_missing_keras_attribute_or_changed_signature_is_named(monkeypatch):
         check()
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="checked for TensorFlow's optimizer only")
 def test_an_optimizer_that_no_longer_clips_decays_and_updates_in_those_steps_is_named(monkeypatch):
     # WholeUpdateOptimizer replaces these three steps; a Keras that applied
     # gradients another way would clip or decay twice, or not at all.

@@ -274,13 +274,15 @@ def _problems():
         problems.append("keras.optimizers.Optimizer._get_variable_index(variable) is gone or changed")
     optimizer = keras.optimizers.Optimizer
     # Both branches: without and with gradient accumulation (a nested function).
+    # Only TensorFlow's optimizer matters: the one-kernel update is TensorFlow's
+    # (JAX's `_backend_apply_gradients` is its own, and runs Keras' steps).
     apply_gradients = getattr(optimizer, "_backend_apply_gradients", None)
     hooks = {"_clip_gradients", "_apply_weight_decay", "_backend_update_step"}
     for where, steps in (
         ("", _private_names(apply_gradients)),
         (" with gradient accumulation", _private_names(apply_gradients, nested=True)),
     ):
-        if not hooks <= steps:
+        if keras.backend.backend() == "tensorflow" and not hooks <= steps:
             problems.append(
                 f"keras.optimizers.Optimizer._backend_apply_gradients{where} no longer calls "
                 f"{sorted(hooks - steps)} (WholeUpdateOptimizer overrides them)"
