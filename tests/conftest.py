@@ -121,6 +121,7 @@ TIERS = {
         "test_heads.py",
         "test_optimization.py",
         "test_attention.py",
+        "test_matmul_ceiling.py",
         "test_checkpoints.py::test_google_release_matches_reference",
         "test_checkpoints.py::test_round_trips_are_bit_identical",
         "test_checkpoints.py::test_savedmodel_export_serves_the_task_model",

@@ -128,11 +128,11 @@ def test_one_kernel_update_equals_kerass_clip_decay_and_adam_steps(rng, accumula
         head.build((None, 8))
         head.kernel.assign(start["beta_head"])
         variables = [keras.Variable(start[name], name=name) for name in shapes] + [head.kernel]
-        optimizer = create_optimizer(0.01, total_steps=4, warmup_steps=1, gradient_accumulation_steps=accumulation)
+        optimizer = create_optimizer(
+            0.01, total_steps=4, warmup_steps=1, gradient_accumulation_steps=accumulation, one_kernel_update=whole
+        )
         optimizer.build(variables)
-        assert optimizer.whole_update_applies()
-        if not whole:
-            optimizer.whole_update_applies = lambda: False
+        assert optimizer.whole_update_applies() == whole
 
         @tf.function
         def step(grads):
@@ -158,7 +158,7 @@ def test_one_kernel_update_only_without_several_replicas():
     import tensorflow as tf
 
     variable = keras.Variable(np.ones(3), name="kernel")
-    optimizer = BertAdamW(0.1, global_clipnorm=1.0)
+    optimizer = BertAdamW(0.1, global_clipnorm=1.0, one_kernel_update=True)
     optimizer.build([variable])
     assert optimizer.whole_update_applies()
     with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
@@ -166,3 +166,25 @@ def test_one_kernel_update_only_without_several_replicas():
     # Central storage, parameter servers: Keras' steps all-reduce and update through the strategy.
     with tf.distribute.experimental.CentralStorageStrategy().scope():
         assert not optimizer.whole_update_applies()
+
+
+@pytest.mark.skipif(not one_kernel_update(), reason="a TensorFlow XLA kernel; Keras' steps run here")
+def test_one_kernel_update_by_default_only_for_models_worth_its_compile_time():
+    from workbench.models.optimizer import ONE_KERNEL_MIN_PARAMETERS
+
+    def applies(parameters, **kwargs):
+        optimizer = BertAdamW(0.1, global_clipnorm=1.0, **kwargs)
+        optimizer.build([keras.Variable(np.zeros((parameters // 2, 2), "float32"), name="kernel")])
+        return optimizer.whole_update_applies()
+
+    assert not applies(ONE_KERNEL_MIN_PARAMETERS - 2)
+    assert applies(ONE_KERNEL_MIN_PARAMETERS)
+    assert applies(64, one_kernel_update=True)
+    assert not applies(ONE_KERNEL_MIN_PARAMETERS, one_kernel_update=False)
+
+
+def test_one_kernel_update_is_validated_and_kept_in_the_config():
+    with pytest.raises(ValueError, match="one_kernel_update"):
+        BertAdamW(0.1, one_kernel_update="yes")
+    optimizer = BertAdamW(0.1, one_kernel_update=False)
+    assert BertAdamW.from_config(optimizer.get_config()).one_kernel_update is False

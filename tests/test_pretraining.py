@@ -177,7 +177,7 @@ pretrain(**json.loads(sys.argv[1]))
 """
 
 
-def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path):
+def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path, monkeypatch):
     from workbench.training.finetune import finetune
     from workbench.training.pretrain import pretrain
 
@@ -203,7 +203,9 @@ def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path):
     # Resuming with another learning rate would mix two runs: refused.
     with pytest.raises(ValueError, match="learning_rate: 0.002 in the stored run, 0.001 now"):
         pretrain(**dict(args, learning_rate=1e-3))
-    # The output is a model the fine-tuning loop takes as `model`.
+    # The output is a model the fine-tuning loop takes as `model`. The default feature cache is a
+    # folder relative to the working directory: here, the test's own.
+    monkeypatch.chdir(tmp_path)
     tuned = finetune(
         **finetune_params(
             "vocab",  # the model's own
@@ -217,6 +219,7 @@ def test_pretraining_learns_resumes_and_feeds_fine_tuning(tmp_path):
         )
     )
     assert "dev" in tuned.metrics and pd.read_csv(tmp_path / "ft.csv")["init"].iloc[0] == straight.model_dir
+    assert list((tmp_path / "results" / "feature_cache").glob("rte-*.npz"))
     # Continuing pretraining from the Google-layout export keeps the heads.
     from workbench.checkpoints.load import load_pretrained
 

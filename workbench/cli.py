@@ -245,6 +245,7 @@ def cmd_speed(args):
         baseline=not args.no_baseline,
         profile_dir=args.profile,
         min_seconds=args.min_seconds,
+        ceiling=args.ceiling,
     )
     record(row, args.output)
     rate = row["input_sequences_per_second"]
@@ -252,7 +253,9 @@ def cmd_speed(args):
         f"{row['model']} {row['mode']} seq {row['seq']} batch {row['batch']} "
         f"({row['backend']}, {row['precision']}, xla={row['xla']}, {row['device']}): "
         f"{row['sequences_per_second']} seq/s, {row['tflops']} TFLOP/s, peak {row['peak_tflops']} TFLOP/s, "
-        f"MFU {row['mfu']}, vs plain keras-hub (same precision) {row['vs_keras_hub'] or '-'}x; "
+        f"MFU {row['mfu']}"
+        + (f" (the layer matmuls alone: {row['matmul_mfu']})" if row["matmul_mfu"] != "" else "")
+        + f", vs plain keras-hub (same precision) {row['vs_keras_hub'] or '-'}x; "
         + (
             f"input pipeline {rate} seq/s ({rate / row['sequences_per_second']:.0f}x the step)"
             if rate != ""
@@ -468,6 +471,11 @@ def build_parser():
         help="time at least this many seconds of steps after warm-up (more steps for small models)",
     )
     p.add_argument("--no-baseline", action="store_true", help="skip the plain keras-hub comparison")
+    p.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also time the step's layer matmuls alone: the MFU the step could reach at this shape (matmul_mfu)",
+    )
     p.add_argument(
         "--profile",
         metavar="DIR",

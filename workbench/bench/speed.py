@@ -68,6 +68,9 @@ SPEED_COLUMNS = [
     # measured columns stay empty and whose `note` says why.
     "status",
     "note",
+    # `speed --ceiling`: the MFU of the step's layer matmuls alone (bench/matmul_ceiling.py), the most the
+    # model could reach at this shape on this device; empty when not measured.
+    "matmul_mfu",
 ]
 
 
@@ -326,6 +329,7 @@ def measure(
     seed=0,
     profile_dir=None,
     min_seconds=10.0,
+    ceiling=False,
 ):
     """Measure one configuration; returns a row of `SPEED_COLUMNS`.
 
@@ -334,7 +338,9 @@ def measure(
 
     `xla` is True, False or "auto" (`distribution.auto_jit_compile`: on for GPUs and TPUs), recorded as chosen.
     `profile_dir`: also write a profiler trace of two warm steps there
-    (after the timed steps, so it does not disturb them)."""
+    (after the timed steps, so it does not disturb them).
+    `ceiling`: also time the step's layer matmuls alone (`matmul_mfu`, see
+    `workbench.bench.matmul_ceiling`), on one replica's share of the batch."""
     import keras
     import keras_hub
 
@@ -358,6 +364,11 @@ def measure(
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     del model  # its weights and optimizer state leave device memory before the baseline's step needs it
     gc.collect()
+    ceiling_flops = None
+    if ceiling:  # before the baseline model takes memory
+        from workbench.bench.matmul_ceiling import measure_ceiling
+
+        ceiling_flops = measure_ceiling(config, seq, max(1, batch // where["replicas"]), mode, compute_dtype, xla)
     if baseline and mode != "pretrain":
         # What a user would write with plain keras-hub, compiled with Keras' defaults, in the
         # workbench's backend and precision policy (its logits in float32, as the workbench's).
@@ -414,6 +425,7 @@ def measure(
         "input_sequences_per_second": input_rate,
         "backend": keras.backend.backend(),
         "status": "ok",
+        "matmul_mfu": "" if ceiling_flops is None else round(ceiling_flops / peak, 4),
     }
 
 

@@ -8,10 +8,12 @@ everything else (global-norm clipping, gradient accumulation, excluding
 LayerNorm and biases from decay) is Keras' own machinery, except that on
 TensorFlow with single-device variables clipping, decay and the update run as
 one XLA kernel per variable (`_update_kernel`: the optimizer step of BERT-Base
-366-434 -> 211-262 ms), with the same results.
+366-434 -> 211-262 ms), with the same results, for models of at least
+`ONE_KERNEL_MIN_PARAMETERS`.
 """
 
 import functools
+import math
 import weakref
 
 import keras
@@ -22,6 +24,17 @@ from workbench.models.keras_internals import WholeUpdateOptimizer, optimizer_var
 # The original excludes every variable whose name contains "LayerNorm",
 # "layer_norm" or "bias"; in Keras the LayerNorm variables are gamma/beta.
 NO_DECAY_PATTERN = r"bias|gamma|beta|layer_norm|LayerNorm"
+
+# Below this many parameters `one_kernel_update="auto"` keeps Keras' steps: the
+# kernels compile once per optimizer (~1 s), which a small model earns back only
+# after many steps. Measured (2-vCPU Intel Xeon, optimizer `apply` alone): the
+# tests' 2-layer model with the 1,371-word sample vocabulary (0.7M parameters)
+# saves 1.2 ms a step (4.0-4.6 -> 3.1 ms) for 0.9-1.0 s more compile time, about
+# 800 steps to break even, while tests and the embedded demo run tens of steps;
+# BERT-Tiny with the real vocabulary (4.4M) saves 4.8 ms (15.5 -> 10.7) for
+# 0.85 s (~180 steps), BERT-Small (29M) 43 ms for 0.7 s, BERT-Base (110M) 150 ms
+# with no extra first-step time.
+ONE_KERNEL_MIN_PARAMETERS = 2_000_000
 
 
 @keras.saving.register_keras_serializable(package="workbench")
@@ -73,15 +86,15 @@ class BertLearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def _plain_tf_variables(*variables):
-    """Single-device TensorFlow variables (the fused kernel takes their handles;
-    mirrored ones go through Keras' distribution-aware assignments instead)."""
+    """Single-device TensorFlow variables behind these (Keras or TensorFlow)
+    variables: the fused kernels take them as they are; mirrored ones go
+    through Keras' distribution-aware assignments instead."""
     import tensorflow as tf
 
-    return all(isinstance(v, tf.Variable) and not isinstance(v, tf.distribute.DistributedValues) for v in variables)
-
-
-def _plain_variables(variables):
-    return _plain_tf_variables(*(getattr(v, "value", v) for v in variables))
+    return all(
+        isinstance(v, tf.Variable) and not isinstance(v, tf.distribute.DistributedValues)
+        for v in (v.value if isinstance(v, keras.Variable) else v for v in variables)
+    )
 
 
 @functools.cache
@@ -162,6 +175,12 @@ class BertAdamW(WholeUpdateOptimizer):
         learning_rate: float or schedule.
         weight_decay: decoupled decay rate (0.01 in the original).
         beta_1, beta_2, epsilon: Adam constants (0.9, 0.999, 1e-6 in the original).
+        one_kernel_update: `True` to clip, decay and update each variable in one
+            XLA kernel where that applies (TensorFlow, single-device variables,
+            XLA available, `global_clipnorm` or no clipping), `False` for
+            Keras' steps, `"auto"` for the kernel only for models of at least
+            `ONE_KERNEL_MIN_PARAMETERS` (the kernels' compile time is not
+            earned back in a small model's few steps). Same results either way.
         **kwargs: Keras optimizer options, e.g. `global_clipnorm=1.0`,
             `gradient_accumulation_steps=4`.
 
@@ -172,12 +191,23 @@ class BertAdamW(WholeUpdateOptimizer):
     """
 
     def __init__(
-        self, learning_rate=1e-4, weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6, name="bert_adamw", **kwargs
+        self,
+        learning_rate=1e-4,
+        weight_decay=0.01,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-6,
+        one_kernel_update="auto",
+        name="bert_adamw",
+        **kwargs,
     ):
+        if not (isinstance(one_kernel_update, bool) or one_kernel_update == "auto"):
+            raise ValueError(f'one_kernel_update must be "auto", True or False, got {one_kernel_update!r}')
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name, **kwargs)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
+        self.one_kernel_update = one_kernel_update
         self.exclude_from_weight_decay(var_names=[NO_DECAY_PATTERN])
 
     def build(self, var_list):
@@ -190,11 +220,15 @@ class BertAdamW(WholeUpdateOptimizer):
         # per-variable clipping and the JAX backend take Keras' steps).
         from workbench.models.fast_layers import xla_available
 
+        wanted = self.one_kernel_update is True or (
+            self.one_kernel_update == "auto" and sum(math.prod(v.shape) for v in var_list) >= ONE_KERNEL_MIN_PARAMETERS
+        )
         self._whole = (
-            keras.backend.backend() == "tensorflow"
+            wanted
+            and keras.backend.backend() == "tensorflow"
             and not self.clipnorm
             and not self.clipvalue
-            and _plain_variables([*var_list, *self._momentums, *self._velocities])
+            and _plain_tf_variables(*var_list, *self._momentums, *self._velocities)
             and xla_available()
         )
 
@@ -214,8 +248,6 @@ class BertAdamW(WholeUpdateOptimizer):
         import tensorflow as tf
 
         update = _update_kernel(self)
-        # The embedding gradient arrives sparse; the update is dense, as in the original.
-        grads = [tf.convert_to_tensor(g) for g in grads]
         scale = _clip_scale_kernel()(grads, float(self.global_clipnorm)) if self.global_clipnorm else tf.ones(())
         for gradient, variable in zip(grads, variables):
             index = optimizer_variable_index(self, variable)
@@ -235,10 +267,10 @@ class BertAdamW(WholeUpdateOptimizer):
             )
 
     def apply(self, grads, trainable_variables=None):
-        # The embedding gradient arrives sparse; global-norm clipping would turn
-        # it dense twice (for the norm and for the scaling). Once, before Keras
-        # sees it, is enough: the update below is dense anyway, as in the original.
-        if self.global_clipnorm and keras.backend.backend() == "tensorflow":
+        # The embedding gradient arrives sparse (TensorFlow). The update is dense
+        # anyway, as in the original, and global-norm clipping would turn it
+        # dense twice (for the norm and for the scaling): once, here, for every path.
+        if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
@@ -249,7 +281,7 @@ class BertAdamW(WholeUpdateOptimizer):
         gradient = ops.cast(gradient, variable.dtype)
         index = optimizer_variable_index(self, variable)
         m, v = self._momentums[index], self._velocities[index]
-        if keras.backend.backend() == "tensorflow" and _plain_tf_variables(variable, m.value, v.value):
+        if keras.backend.backend() == "tensorflow" and _plain_tf_variables(variable, m, v):
             # TensorFlow's fused Adam kernel: one pass over (w, m, v, g) instead
             # of about ten elementwise ops. Its bias correction is
             # lr * sqrt(1 - beta_2^t) / (1 - beta_1^t); with both powers given
@@ -276,12 +308,20 @@ class BertAdamW(WholeUpdateOptimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        config.update(
+            beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon, one_kernel_update=self.one_kernel_update
+        )
         return config
 
 
 def create_optimizer(
-    learning_rate, total_steps, warmup_steps=0, weight_decay=0.01, gradient_accumulation_steps=1, clipnorm=1.0
+    learning_rate,
+    total_steps,
+    warmup_steps=0,
+    weight_decay=0.01,
+    gradient_accumulation_steps=1,
+    clipnorm=1.0,
+    one_kernel_update="auto",
 ):
     """BERT's optimizer with the original defaults.
 
@@ -293,6 +333,7 @@ def create_optimizer(
         gradient_accumulation_steps: batches whose gradients are averaged per
             update, to reach a large effective batch on small memory.
         clipnorm: global-norm clipping threshold (None disables).
+        one_kernel_update: see `BertAdamW`.
     """
     if gradient_accumulation_steps < 1:
         raise ValueError(f"gradient_accumulation_steps must be >= 1, got {gradient_accumulation_steps}")
@@ -301,4 +342,5 @@ def create_optimizer(
         weight_decay=weight_decay,
         global_clipnorm=clipnorm,
         gradient_accumulation_steps=gradient_accumulation_steps if gradient_accumulation_steps > 1 else None,
+        one_kernel_update=one_kernel_update,
     )
