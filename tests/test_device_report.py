@@ -155,6 +155,13 @@ def test_merge_appends_device_rows_to_the_local_tables(tmp_path):
     table = pd.read_csv(local)
     assert table["model"].tolist() == ["base", "large", "large"] and table["status"].tolist() == ["ok", "ok", "skipped"]
     assert pd.read_csv(tmp_path / "max_batch.csv")["max_batch"].tolist() == [256]
+    # A report written before the last columns were added (here `matmul_mfu`) merges with them empty.
+    older = SPEED_COLUMNS[:-1]
+    with open(tmp_path / "older.csv", "w", newline="") as f:
+        values = {"model": "large", "mode": "train", "status": "ok"}
+        csv.writer(f).writerows([older, [values.get(column, "") for column in older]])
+    main(["--merge", str(tmp_path / "older.csv"), "--output", str(local)])
+    assert len(pd.read_csv(local)) == 4 and pd.isna(pd.read_csv(local)["matmul_mfu"].iloc[-1])
     with open(tmp_path / "other.csv", "w", newline="") as f:
         csv.writer(f).writerows([["model", "value"], ["large", 1]])
     with pytest.raises(SystemExit, match="other.csv: header"):

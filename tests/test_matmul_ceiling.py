@@ -22,9 +22,17 @@ def test_the_products_are_the_flop_formulas_matmuls(mode, passes):
     assert product_flops(layer_products(config, seq, batch, mode)) * layers == expected
 
 
-def test_the_ceiling_times_every_product_of_the_step():
-    config = small_config()
-    rate = measure_ceiling(config, seq=16, batch=2, dtype="float32", repeats=2)
+@pytest.mark.parametrize("mode", ["train", "predict"])
+def test_the_ceiling_times_every_product_of_the_step(mode):
+    # Every product runs (a wrong operand shape would raise in the matmul) and is timed.
+    rate = measure_ceiling(small_config(), seq=16, batch=2, mode=mode, dtype="float32", repeats=2)
     assert math.isfinite(rate) and rate > 0
-    with pytest.raises(ValueError, match="mode must be"):
-        layer_products(config, 16, 2, mode="fit")
+
+
+def test_pretraining_heads_are_no_layer_products():
+    with pytest.raises(ValueError, match="mode must be train or predict"):
+        layer_products(small_config(), 16, 2, mode="pretrain")
+    from workbench.bench.speed import measure
+
+    with pytest.raises(ValueError, match="ceiling: .* not pretrain"):  # before any model is built
+        measure("tiny", seq=16, batch=2, mode="pretrain", ceiling=True)

@@ -407,7 +407,8 @@ def merge(paths, output, max_batch_output):
             rows = list(reader)
             header = reader.fieldnames or []
         target, columns = (max_batch_output, MAX_BATCH_COLUMNS) if "max_batch" in header else (output, SPEED_COLUMNS)
-        if header != columns:
+        # A report written before columns were added at the end has a prefix of them (filled empty).
+        if not header or header != columns[: len(header)]:
             raise SystemExit(f"{path}: header {header} is not the columns of {target} ({columns})")
         append_rows(target, rows, columns=columns)
         print(f"{path}: {len(rows)} row(s) appended to {target}")

@@ -10,7 +10,8 @@ parameters, P masked positions and vocabulary V:
     predict:  2 N T +  4 L H T^2
     pretrain: train + 6 P H (H + V)           (the MLM transform and the tied decoder)
 
-MFU is achieved FLOP/s divided by the peak measured in the same process: a
+MFU is achieved FLOP/s per device divided by the peak measured in the same process (per device:
+the replicas' accelerators each count once; replicas on logical CPU devices share one CPU): a
 large matmul in the same dtype (its fastest run), the faster of XLA and plain TensorFlow (on CPU,
 XLA's matmul was measured at half of TensorFlow's, below what the model itself
 reached, so it is no peak); under JAX, jax.jit's matmul.
@@ -340,7 +341,7 @@ def measure(
     `profile_dir`: also write a profiler trace of two warm steps there
     (after the timed steps, so it does not disturb them).
     `ceiling`: also time the step's layer matmuls alone (`matmul_mfu`, see
-    `workbench.bench.matmul_ceiling`), on one replica's share of the batch."""
+    `workbench.bench.matmul_ceiling`; train and predict), on one replica's share of the batch."""
     import keras
     import keras_hub
 
@@ -350,6 +351,8 @@ def measure(
         raise ValueError(f"mode must be train, predict or pretrain, got {mode!r}")
     if steps <= warmup:
         raise ValueError(f"steps ({steps}) must exceed warmup ({warmup})")
+    if ceiling and mode == "pretrain":
+        raise ValueError("ceiling: the layer matmuls alone are timed for train and predict, not pretrain")
     dist, config, predictions = _setup(model_size, seq, precision, strategy, vocab_size, seed)
     where = describe_strategy(dist)
     rng = np.random.default_rng(seed)
@@ -401,6 +404,9 @@ def measure(
     if keras.backend.backend() != "jax":  # under JAX both are jax.jit's matmul
         peak = max(peak, measure_peak(compute_dtype, xla=False))
     flops = flops_per_sequence(config, seq, mode, predictions) * batch / seconds
+    # MFU is per device: the replicas' accelerators each have the peak measured on one of them;
+    # replicas on a CPU (logical devices) share the one CPU whose peak was measured with all its cores.
+    devices = where["replicas"] if where["device"] != "cpu" else 1
     device = _device_name()
     return {
         "finished_at": utc_now(),
@@ -420,7 +426,7 @@ def measure(
         "tokens_per_second": round(batch * seq / seconds, 1),
         "tflops": round(flops / 1e12, 4),
         "peak_tflops": round(peak / 1e12, 4),
-        "mfu": round(flops / peak, 4),
+        "mfu": round(flops / (peak * devices), 4),
         "vs_keras_hub": ratio,
         "input_sequences_per_second": input_rate,
         "backend": keras.backend.backend(),
