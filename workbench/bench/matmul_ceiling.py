@@ -14,8 +14,8 @@ optimizer).
 Why: on the 2-vCPU Intel Xeon with AMX (2026-11-30, bfloat16, seq 128, batch
 32) BERT-Base's products alone ran at 0.95-0.98 of the peak, while
 BERT-Tiny's reached only 0.38-0.40 (0.41-0.45 with query, key and value as
-one product): the MFU goal of 0.5 for BERT-Tiny there was out of reach of any
-change to the rest of the step.
+one product): with those products, the MFU goal of 0.5 for BERT-Tiny there was
+out of reach whatever else in the step changed.
 
 A layer's products run as one compiled function, called once per layer, and
 each has its own operands: TensorFlow's graph optimizer merges identical
@@ -34,9 +34,9 @@ def layer_products(config, seq, batch, mode="train"):
     attention scores and mixing; for `mode="train"` also the input and weight
     gradient products of each. The pooler and the classifier are left out
     (with the biases and LayerNorms, 4% of BERT-Tiny's fine-tuning FLOPs in
-    the MFU formula, under 1% of BERT-Base's). Each product is `(batch dims, m, k, n, transpose_a,
-    transpose_b)`: an (m x k) by (k x n) product, operands stored transposed
-    where the gradient's product reads them so."""
+    the MFU formula, under 1% of BERT-Base's). Each product is `(batch dims,
+    m, k, n, transpose_a, transpose_b)`: an (m x k) by (k x n) product,
+    operands stored transposed where the gradient's product reads them so."""
     if mode not in ("train", "predict"):
         # Pretraining's MLM transform and tied decoder are head products, a large share of a small
         # model's step (55% of BERT-Tiny's FLOPs at seq 128): not layer products.
@@ -55,13 +55,7 @@ def layer_products(config, seq, batch, mode="train"):
 
 
 def product_flops(products):
-    flops = 0
-    for batch_dims, m, k, n, _, _ in products:
-        count = 1
-        for d in batch_dims:
-            count *= d
-        flops += 2 * count * m * k * n
-    return flops
+    return sum(2 * math.prod(batch_dims) * m * k * n for batch_dims, m, k, n, _, _ in products)
 
 
 def _operand_shapes(product):
