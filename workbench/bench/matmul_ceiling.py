@@ -65,21 +65,24 @@ def _operand_shapes(product):
     return a, b
 
 
-def measure_ceiling(config, seq, batch, mode="train", dtype="bfloat16", xla=False, repeats=10):
-    """FLOP/s of one step's layer products alone (the fastest of `repeats`
-    timings of all `config.num_hidden_layers` layers), under the Keras backend
-    in use: TensorFlow's `tf.function` (`jit_compile=xla`, as the model's step
-    runs) or `jax.jit`."""
+def fastest_seconds(products, dtype, xla=False, repeats=10, calls=1):
+    """Seconds of the fastest of `repeats` timings of `calls` back-to-back calls
+    of one compiled function computing all `products` (each with its own
+    random operands, made on the device), under the Keras backend in use:
+    TensorFlow's `tf.function` (`jit_compile=xla`) or `jax.jit`. One wait ends
+    each timing, so on an accelerator the time is the device's.
+
+    Both the MFU peak (`speed.measure_peak`: one square product) and the
+    ceiling (`measure_ceiling`: a step's layer products, one call per layer)
+    are timed here."""
     import keras
 
-    products = layer_products(config, seq, batch, mode)
     shapes = [shape for product in products for shape in _operand_shapes(product)]
     flags = [(ta, tb) for *_, ta, tb in products]
     # One compiled function's outputs are ready together: wait for (and, under
     # TensorFlow, copy out) only the smallest; copying all of them out made
     # BERT-Tiny's products look 25% slower (0.28-0.30 of the peak, not 0.38).
     smallest = min(range(len(products)), key=lambda j: math.prod(products[j][0]) * products[j][1] * products[j][3])
-    # Operands are made where they are used (a GPU's random numbers, not the host's).
     if keras.backend.backend() == "jax":
         import jax
         import jax.numpy as jnp
@@ -89,7 +92,9 @@ def measure_ceiling(config, seq, batch, mode="train", dtype="bfloat16", xla=Fals
 
         keys = jax.random.split(jax.random.key(0), len(shapes))
         arrays = [jax.random.normal(key, shape, dtype) for key, shape in zip(keys, shapes)]
-        layer = jax.jit(lambda *xs: [swap(xs[2 * j], ta) @ swap(xs[2 * j + 1], tb) for j, (ta, tb) in enumerate(flags)])
+        compiled = jax.jit(
+            lambda *xs: [swap(xs[2 * j], ta) @ swap(xs[2 * j + 1], tb) for j, (ta, tb) in enumerate(flags)]
+        )
 
         def wait(outputs):
             outputs[smallest].block_until_ready()
@@ -97,7 +102,7 @@ def measure_ceiling(config, seq, batch, mode="train", dtype="bfloat16", xla=Fals
         import tensorflow as tf
 
         arrays = [tf.cast(tf.random.stateless_normal(shape, seed=(0, j)), dtype) for j, shape in enumerate(shapes)]
-        layer = tf.function(
+        compiled = tf.function(
             lambda *xs: [
                 tf.matmul(xs[2 * j], xs[2 * j + 1], transpose_a=ta, transpose_b=tb) for j, (ta, tb) in enumerate(flags)
             ],
@@ -107,15 +112,23 @@ def measure_ceiling(config, seq, batch, mode="train", dtype="bfloat16", xla=Fals
         def wait(outputs):
             outputs[smallest].numpy()
 
-    def step():
-        for _ in range(config.num_hidden_layers):
-            out = layer(*arrays)
-        wait(out)
+    def run():
+        for _ in range(calls):
+            outputs = compiled(*arrays)
+        wait(outputs)
 
-    step()
+    run()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        step()
+        run()
         times.append(time.perf_counter() - start)
-    return product_flops(products) * config.num_hidden_layers / min(times)
+    return min(times)
+
+
+def measure_ceiling(config, seq, batch, mode="train", dtype="bfloat16", xla=False, repeats=10):
+    """FLOP/s of one step's layer products alone (the fastest of `repeats`
+    timings of all `config.num_hidden_layers` layers; `fastest_seconds`)."""
+    products = layer_products(config, seq, batch, mode)
+    layers = config.num_hidden_layers
+    return product_flops(products) * layers / fastest_seconds(products, dtype, xla, repeats, calls=layers)

@@ -98,41 +98,13 @@ def measure_peak(dtype, xla, size=None, repeats=20, products=None):
     time, understating the peak (and overstating MFU); there the defaults are
     8192^2 and 10 products queued back to back per timing, with one wait at the
     end, so the time is the device's."""
-    import keras
+    from workbench.bench.matmul_ceiling import fastest_seconds
 
     accelerator = _device_name().split()[0] != "CPU"
     size = size or (8192 if accelerator else 2048)
     products = products or (10 if accelerator else 1)
-    if keras.backend.backend() == "jax":
-        import jax
-
-        a, b = (jax.random.normal(jax.random.key(i), (size, size), dtype) for i in (0, 1))
-        matmul = jax.jit(lambda x, y: x @ y)
-
-        def wait(out):
-            out.block_until_ready()
-    else:
-        import tensorflow as tf
-
-        a = tf.random.normal((size, size), dtype=dtype)
-        b = tf.random.normal((size, size), dtype=dtype)
-        matmul = tf.function(lambda x, y: tf.matmul(x, y), jit_compile=bool(xla))
-
-        def wait(out):
-            out.numpy()
-
-    def fn(x, y):
-        for _ in range(products):
-            out = matmul(x, y)
-        wait(out)
-
-    fn(a, b)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(a, b)
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 * products / min(times)
+    square = ((), size, size, size, False, False)
+    return 2 * size**3 * products / fastest_seconds([square], dtype, xla, repeats, calls=products)
 
 
 def tensorflow_installed():
