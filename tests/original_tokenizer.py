@@ -19,7 +19,7 @@ def clean(text):
     out = []
     for ch in text:
         cat = unicodedata.category(ch)
-        if ord(ch) in (0, 0xFFFD) or (ch not in "\t\n\r" and cat.startswith("C")):
+        if ord(ch) in (0, 0xFFFD) or (ch not in "\t\n\r" and cat in ("Cc", "Cf")):
             continue
         out.append(" " if ch in " \t\n\r" or cat == "Zs" else ch)
     return "".join(out)

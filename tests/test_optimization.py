@@ -56,8 +56,11 @@ def test_layer_norm_and_bias_are_excluded_from_decay_in_a_real_model():
 
     model = BertPretrainer(BertEncoder.from_config_object(tiny_config()))
     optimizer = create_optimizer(0.1, total_steps=10, clipnorm=None)
+    # A layer whose name contains "beta" or "gamma": the original decays its kernel.
+    head = keras.layers.Dense(2, name="beta_gamma_head")
+    head.build((None, 3))
     # With zero gradients Adam's step is 0, so only the decoupled decay moves a variable.
-    variables = model.trainable_variables
+    variables = model.trainable_variables + head.trainable_variables
     for v in variables:
         v.assign(np.ones(v.shape, v.dtype))
     optimizer.apply([np.zeros(v.shape, v.dtype) for v in variables], variables)
@@ -67,6 +70,7 @@ def test_layer_norm_and_bias_are_excluded_from_decay_in_a_real_model():
     assert "token_embedding/embeddings" in decayed
     assert not [p for p in decayed if p.endswith(("bias", "gamma", "beta"))]
     assert "masked_lm_head/output_bias" not in decayed
+    assert "beta_gamma_head/kernel" in decayed and "beta_gamma_head/bias" not in decayed
 
 
 def test_schedule_warmup_then_linear_decay_from_step_zero():
@@ -117,16 +121,16 @@ def test_one_kernel_update_equals_kerass_clip_decay_and_adam_steps(rng, accumula
 
     shapes = {"embeddings": (50, 8), "kernel": (8, 16), "other_kernel": (8, 16), "bias": (16,), "gamma": (8,)}
     start = {
-        name: rng.normal(size=shape).astype("float32") for name, shape in [*shapes.items(), ("beta_head", (8, 16))]
+        name: rng.normal(size=shape).astype("float32") for name, shape in [*shapes.items(), ("bias_head", (8, 16))]
     }
     batches = [
         [rng.normal(size=v.shape).astype("float32") * 10 for v in start.values()] for _ in range(2 * accumulation)
     ]
 
     def train(whole):
-        head = keras.layers.Dense(16, use_bias=False, name="beta_head")  # excluded: "beta" in its scoped name
+        head = keras.layers.Dense(16, use_bias=False, name="bias_head")  # excluded: "bias" in its scoped name
         head.build((None, 8))
-        head.kernel.assign(start["beta_head"])
+        head.kernel.assign(start["bias_head"])
         variables = [keras.Variable(start[name], name=name) for name in shapes] + [head.kernel]
         optimizer = create_optimizer(
             0.01, total_steps=4, warmup_steps=1, gradient_accumulation_steps=accumulation, one_kernel_update=whole

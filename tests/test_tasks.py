@@ -189,6 +189,44 @@ def test_squad_decoding_maps_back_to_the_original_text(tokenizer):
     )
 
 
+def test_squad_nbest_list_is_the_originals(tokenizer):
+    """run_squad.py's `write_predictions`: the null answer competes for the
+    n_best_size places and is appended last when it did not make them; with no
+    span at all the list gets the nonce "empty", which v2.0 predicts when the
+    null score is not above the threshold (and v1.1 always)."""
+    task = SquadTask("2.0", n_best_size=2)
+    examples = task.load(SAMPLES, "dev")[:1]
+    features = task.featurize(examples, tokenizer, 128)
+    assert len(features.inputs["token_ids"]) == 1
+    starts = features.meta["char_starts"][0]
+    context = [int(i) for i in np.nonzero((starts >= 0) & features.meta["max_context"][0])[0]]
+    a, b = context[0], context[1]
+    start_logits, end_logits = np.full((1, 128), -10.0), np.full((1, 128), -10.0)
+    start_logits[0, a], start_logits[0, b] = 5.0, 4.0
+    end_logits[0, b] = 5.0
+    start_logits[0, 0] = end_logits[0, 0] = -8.0  # null score -16: not in the top two
+    logits = {"start_logits": start_logits, "end_logits": end_logits}
+    (p,) = task.decode(examples, features, logits)
+    ends = features.meta["char_ends"][0]
+    ctx = examples[0].context
+    assert [t for t, _ in p.nbest] == [ctx[starts[a] : ends[b]], ctx[starts[b] : ends[b]], ""]
+    task.n_best_size = 3
+    start_logits[0, 0] = end_logits[0, 0] = 4.6  # null score 9.2: second place, before the span at 9
+    (p,) = task.decode(examples, features, logits)
+    assert [t for t, _ in p.nbest] == [ctx[starts[a] : ends[b]], "", ctx[starts[b] : ends[b]]]
+    # No span: every top start is [CLS] or the question.
+    task.n_best_size = 1
+    start_logits[0, 0], end_logits[0, 0] = -5.0, -5.0
+    start_logits[0, a] = start_logits[0, b] = -10.0
+    (p,) = task.decode(examples, features, logits)
+    assert [t for t, _ in p.nbest] == ["empty", ""]
+    assert p.text == "empty" and p.score_diff == -10.0  # null score -10 - 0 <= threshold 0
+    start_logits[0, 0] = end_logits[0, 0] = 5.0
+    assert task.decode(examples, features, logits)[0].text == ""
+    v1 = SquadTask("1.1", n_best_size=1)
+    assert v1.decode(examples, features, logits)[0].nbest == [("empty", 1.0)]
+
+
 def test_squad_bad_answers_are_counted_and_left_out_as_the_original_does(tmp_path, tokenizer):
     d = tmp_path / "squad1"
     d.mkdir()

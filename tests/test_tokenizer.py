@@ -30,6 +30,9 @@ HAND_MADE = [
     "cat\u3000dog",
     "c\x00a\ufffdt",
     "cat\x0bdog",
+    "a\ue000b the",  # private use (Co): kept, the word is [UNK]
+    "the\u0378x",  # unassigned (Cn): kept
+    "a\u00adb \ufeffc",  # format (Cf): deleted
     "x" * 150,
     "x" * 200,
     "x" * 201,
@@ -58,6 +61,8 @@ def random_texts(n, seed=0):
         "\u2028",
         "\t",
         "\x07",
+        "\ue000",
+        "\u0378",
         "ﬁ",
         "Ａ",
         "\u0301",
@@ -84,6 +89,21 @@ def test_both_paths_give_the_original_ids(toy_vocab, lowercase):
     tf_ids = tokenizer(tf.constant(CORPUS)).to_list()
     assert python_ids == expected
     assert tf_ids == expected
+
+
+def test_only_control_and_format_characters_are_deleted():
+    """The original's `_is_control` is categories Cc and Cf: a private-use or
+    unassigned code point stays in its word, which then has no WordPiece and
+    is [UNK] (Hugging Face deletes every C* category and would give a ##b)."""
+    tokenizer = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "##b", "the", "ab", "c"])
+    for text, expected in [
+        ("a\ue000b the", ["[UNK]", "the"]),  # Co
+        ("the\u0378x", ["[UNK]"]),  # Cn
+        ("a\u00adb \ufeffc\x07", ["ab", "c"]),  # Cf, Cf, Cc
+    ]:
+        assert [t for t, _, _ in tokenizer.tokenize_with_offsets(text)] == expected, text
+        ids = tokenizer(tf.constant([text])).to_list()[0]
+        assert [tokenizer.id_to_token(i) for i in ids] == expected, text
 
 
 def test_keras_hub_differs_from_the_original_and_we_do_not(toy_vocab):

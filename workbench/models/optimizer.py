@@ -22,8 +22,11 @@ from keras import ops
 from workbench.models.keras_internals import WholeUpdateOptimizer, optimizer_variable_index, uses_weight_decay
 
 # The original excludes every variable whose name contains "LayerNorm",
-# "layer_norm" or "bias"; in Keras the LayerNorm variables are gamma/beta.
-NO_DECAY_PATTERN = r"bias|gamma|beta|layer_norm|LayerNorm"
+# "layer_norm" or "bias"; in Keras the LayerNorm variables are gamma/beta, matched
+# as a whole name only (Keras matches `variable.name`: "gamma" eagerly and under
+# JAX, "scope/gamma:0" in TensorFlow's compiled steps), so that a layer named
+# e.g. "beta_head" is decayed as the original decays it.
+NO_DECAY_PATTERN = r"bias|layer_norm|LayerNorm|(^|/)(gamma|beta)(:\d+)?$"
 
 # Below this many parameters `one_kernel_update="auto"` keeps Keras' steps: the
 # kernels compile once per optimizer (~1 s), which a small model earns back only

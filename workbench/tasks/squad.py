@@ -91,7 +91,7 @@ class SpanPrediction:
     text: str  # the prediction ("" = no answer)
     best_text: str  # the best non-null span, whatever the threshold says
     score_diff: float  # null score minus best span score (v2.0 null odds)
-    nbest: list  # [(text, probability)], best first
+    nbest: list  # [(text, probability)] in the original's order: best first, an appended null answer last
 
 
 class SquadTask(Task):
@@ -405,19 +405,29 @@ class SquadTask(Task):
                         if ends[e] < 0 or e < s or e - s + 1 > self.max_answer_length:
                             continue
                         candidates.append((float(s_logits[s] + e_logits[e]), ex.context[starts[s] : ends[e]]))
-            candidates.sort(key=lambda c: -c[0])
+            # The original's n-best list (`write_predictions`): the null answer (None
+            # here, after the spans) competes for the n_best_size places, a span's text
+            # is kept once, the null answer is appended when it did not make the list,
+            # and a list with no span gets the nonce answer "empty" (scored as a text).
+            if self.version == "2.0" and null_score < math.inf:
+                candidates.append((null_score, None))
+            candidates.sort(key=lambda c: -c[0])  # stable: ties keep that order
             nbest, seen = [], set()
             for score, text in candidates:
-                if text not in seen:
-                    seen.add(text)
-                    nbest.append((score, text))
                 if len(nbest) == self.n_best_size:
                     break
-            if self.version == "2.0" and null_score < math.inf:
-                nbest.append((null_score, ""))
-                nbest.sort(key=lambda c: -c[0])
+                if text is not None and text in seen:
+                    continue
+                text = "" if text is None else text
+                seen.add(text)
+                nbest.append((score, text))
+            if self.version == "2.0":
+                if "" not in seen and null_score < math.inf:
+                    nbest.append((null_score, ""))
+                if len(nbest) == 1:
+                    nbest.insert(0, (0.0, "empty"))
             if not nbest:
-                nbest = [(0.0, "")]
+                nbest = [(0.0, "empty")]
             scores = np.array([s for s, _ in nbest])
             probs = np.exp(scores - scores.max())
             probs /= probs.sum()

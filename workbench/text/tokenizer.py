@@ -191,7 +191,7 @@ class BertTokenizer(keras_hub.tokenizers.BertTokenizer):
         stripping, as TensorFlow string ops."""
         text = tf.convert_to_tensor(inputs)
         text = tf.strings.regex_replace(text, r"[\t\n\r\p{Zs}\x{2028}\x{2029}]", " ")
-        text = tf.strings.regex_replace(text, r"[\p{C}\x{FFFD}]", "")
+        text = tf.strings.regex_replace(text, r"[\p{Cc}\p{Cf}\x{FFFD}]", "")
         text = tf.strings.regex_replace(text, _CJK_REGEX, r" \0 ")
         if self.do_lower_case:
             text = tf.strings.lower(text, encoding="utf-8")

@@ -32,7 +32,10 @@ def _is_whitespace(ch):
 
 
 def _is_control(ch):
-    return ch not in "\t\n\r" and unicodedata.category(ch).startswith("C")
+    # Control (Cc) and format (Cf) characters only, as the original's
+    # `_is_control`: private-use and unassigned code points stay in the word
+    # (and usually make it [UNK]); Hugging Face deletes every C* category.
+    return ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cf")
 
 
 def _is_punctuation(ch):
