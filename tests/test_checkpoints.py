@@ -306,6 +306,12 @@ def test_extract_features_last_layers(tmp_path, rng):
     assert len(lines) == 2 and lines[1]["features"][1]["token"] == "hello"
     assert [layer["index"] for layer in lines[0]["features"][0]["layers"]] == [-1, -2]
     assert len(lines[0]["features"][0]["layers"][0]["values"]) == H
+    # Layers that do not exist, and a bad --layers, are named (the default -1..-4 on this 2-layer model).
+    with pytest.raises(ValueError, match=r"layers \[-4\] do not exist in a 2-layer model: use -3 to 2"):
+        extract_features(pretrained.encoder, pretrained.tokenizer, ["the cat"], None, layers=(-1, -4))
+    args = ["extract-features", "--model", release, "--input", str(text), "--output", str(tmp_path / "g.jsonl")]
+    assert main(args) == 2 and not (tmp_path / "g.jsonl").exists()
+    assert main([*args, "--layers=-1,x"]) == 2
 
 
 def write_model_garden_checkpoint(directory, weights, heads=2, prefix="encoder"):

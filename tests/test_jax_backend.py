@@ -105,8 +105,8 @@ def test_fine_tuning_resumes_exactly(tmp_path, monkeypatch):
 
 
 def test_pretraining_steps_resume_exactly(tmp_path, monkeypatch):
-    # pretrain()'s own run needs workbench/training/pretrain.py's evaluation to read JAX outputs
-    # (keras.ops.convert_to_numpy); here its model, losses, optimizer, stream and loop.
+    # pretrain() runs end to end under JAX too (resumed exactly after a kill, checked by hand:
+    # docs/jax.md); this test keeps CI short with its parts: model, losses, optimizer, stream and loop.
     import workbench.training.loop as loop
     from workbench.bench.input import synthetic_features, write_pretraining_records
     from workbench.models.config import BertConfig

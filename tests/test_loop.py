@@ -164,3 +164,16 @@ def test_checkpoint_every_must_be_a_multiple_of_steps_per_execution(tmp_path):
     with pytest.raises(ValueError, match=r"'checkpoint_every' \(6\) must be a multiple of 'steps_per_execution' \(4\)"):
         ResumableTraining(linear_model(0.1), 12, str(tmp_path / "c"), str(tmp_path / "h.csv"), 6, steps_per_execution=4)
     assert not (tmp_path / "c").exists() and not (tmp_path / "h.csv").exists()
+
+
+def test_loss_history_resumes_past_a_torn_last_line(tmp_path):
+    from workbench.training.loop import LossHistory
+
+    path = tmp_path / "history.csv"
+    path.write_text("step,loss,learning_rate\n1.0,0.9,0.1\n2.0,0.8,0.1\n3.0,0.7,0.1\n4")  # killed mid-write
+    history = LossHistory(str(path), start_step=2)  # resumed from the checkpoint of step 2
+    assert list(history.frame()["step"]) == [1.0, 2.0]
+    assert path.read_text().splitlines()[1:] == ["1.0,0.9,0.1", "2.0,0.8,0.1"]
+    path.write_text("step,loss,learning_rate\n1.0,0.9,0.1\n2.0,oops,0.1\n3.0,0.7,0.1\n")
+    with pytest.raises(ValueError, match="history.csv, line 3: not a step,loss,learning_rate row"):
+        LossHistory(str(path), start_step=3)

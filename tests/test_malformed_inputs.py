@@ -38,6 +38,28 @@ MNLI_ROW = "0\t1\t2\tfiction\t-\t-\t-\t-\tA cat.\tA pet.\t{label}\n"
 XNLI_HEADER = "\t".join(["language", "gold_label"] + [f"c{i}" for i in range(17)]) + "\n"
 SWAG_HEADER = "video-id,fold-ind,startphrase,sent1,sent2,gold-source,ending0,ending1,ending2,ending3,label\n"
 
+SQUAD_QA = {"id": "q1", "question": "Where?", "answers": [{"text": "Paris", "answer_start": 15}]}
+
+
+def squad_json(qa=None, paragraph=None, article=None, version="1.1"):
+    """A SQuAD file of two articles, the second's one paragraph with two questions:
+    the second question, the paragraph or the second article updated with `qa`,
+    `paragraph` or `article` (so a location reads data[1].paragraphs[0].qas[1])."""
+    qas = [SQUAD_QA, {**SQUAD_QA, "id": "q2", **(qa or {})}]
+    second = {"title": "t", "paragraphs": [{"context": "Alice lives in Paris.", "qas": qas, **(paragraph or {})}]}
+    first = {"title": "s", "paragraphs": [{"context": "Alice lives in Paris.", "qas": [SQUAD_QA]}]}
+    return json.dumps({"version": version, "data": [first, article if article is not None else second]})
+
+
+SQUAD_AT = r"data\[1\]\.paragraphs\[0\]"
+SQUAD_QA_AT = SQUAD_AT + r"\.qas\[1\]"
+SQUAD_ANSWERS = r"'answers' must be a list of objects with \"text\" and \"answer_start\""
+
+
+def stsb_row(score):
+    return "\t".join(["0"] * 7 + ["a", "b", score]) + "\n"
+
+
 # (id, {relative path: content}, entry point taking the data root, message pattern)
 DATA_CASES = [
     (
@@ -57,6 +79,21 @@ DATA_CASES = [
         {"stsb/dev.tsv": "h\n" + "\t".join(["0"] * 7 + ["a", "b", "high"]) + "\n"},
         load("stsb", "dev"),
         r"stsb/dev\.tsv, line 2: score 'high' is not a number",
+    ),
+    *(
+        (
+            f"tsv-score-{name}",
+            {f"stsb/{split}.tsv": "h\n" + stsb_row("3.8") + stsb_row(score)},
+            load("stsb", split),
+            rf"stsb/{split}\.tsv, line 3: score '{score}' is not a number in \[0, 5\]",
+        )
+        for name, split, score in (
+            ("nan", "train", "nan"),
+            ("inf", "dev", "inf"),
+            ("minus-inf", "train", "-inf"),
+            ("too-high", "dev", "17"),
+            ("negative", "train", "-0.5"),
+        )
     ),
     (
         "tsv-not-utf8",
@@ -168,6 +205,90 @@ DATA_CASES = [
         load("squad2", "dev"),
         r"dev-v2\.0\.json: expected a SQuAD file with a top-level 'data' list",
     ),
+    (
+        "json-data-not-objects",
+        {"squad1/dev-v1.1.json": squad_json(article="oops")},
+        load("squad1", "dev"),
+        r"dev-v1\.1\.json: data\[1\] must be an object with a 'paragraphs' list, got \"oops\"",
+    ),
+    (
+        "json-paragraphs-not-a-list",
+        {"squad1/dev-v1.1.json": squad_json(article={"title": "t", "paragraphs": {"context": "c"}})},
+        load("squad1", "dev"),
+        r"dev-v1\.1\.json: data\[1\]: 'paragraphs' must be a list, got an object",
+    ),
+    (
+        "json-paragraph-not-an-object",
+        {"squad1/train-v1.1.json": squad_json(article={"title": "t", "paragraphs": ["Alice lives in Paris."]})},
+        load("squad1", "train"),
+        r"train-v1\.1\.json: data\[1\]\.paragraphs\[0\] must be an object with 'context' and 'qas'",
+    ),
+    (
+        "json-context-null",
+        {"squad1/dev-v1.1.json": squad_json(paragraph={"context": None})},
+        load("squad1", "dev"),
+        rf"dev-v1\.1\.json: {SQUAD_AT}: 'context' must be a string, got null",
+    ),
+    (
+        "json-qas-null",
+        {"squad2/dev-v2.0.json": squad_json(paragraph={"qas": None}, version="v2.0")},
+        load("squad2", "dev"),
+        rf"dev-v2\.0\.json: {SQUAD_AT}: 'qas' must be a list, got null",
+    ),
+    (
+        "json-question-not-an-object",
+        {"squad1/dev-v1.1.json": squad_json(paragraph={"qas": [SQUAD_QA, "Where?"]})},
+        load("squad1", "dev"),
+        rf"dev-v1\.1\.json: {SQUAD_QA_AT} must be an object with 'id' and 'question', got \"Where\?\"",
+    ),
+    (
+        "json-id-null",
+        {"squad1/dev-v1.1.json": squad_json(qa={"id": None})},
+        load("squad1", "dev"),
+        rf"dev-v1\.1\.json: {SQUAD_QA_AT}: 'id' must be a string, got null",
+    ),
+    (
+        "json-question-null",
+        {"squad1/train-v1.1.json": squad_json(qa={"question": None})},
+        load("squad1", "train"),
+        rf"train-v1\.1\.json: {SQUAD_QA_AT}: 'question' must be a string, got null",
+    ),
+    (
+        "json-answers-strings",
+        {"squad1/dev-v1.1.json": squad_json(qa={"answers": ["the mat"]})},
+        load("squad1", "dev"),
+        rf"dev-v1\.1\.json: {SQUAD_QA_AT}: {SQUAD_ANSWERS}, got \"the mat\" at answers\[0\]",
+    ),
+    (
+        "json-answers-null-v2",
+        {"squad2/dev-v2.0.json": squad_json(qa={"answers": None}, version="v2.0")},
+        load("squad2", "dev"),
+        rf"dev-v2\.0\.json: {SQUAD_QA_AT}: {SQUAD_ANSWERS}, got null",
+    ),
+    (
+        "json-answers-null-impossible-v2",
+        {"squad2/train-v2.0.json": squad_json(qa={"answers": None, "is_impossible": True}, version="v2.0")},
+        load("squad2", "train"),
+        rf"train-v2\.0\.json: {SQUAD_QA_AT}: {SQUAD_ANSWERS}, got null",
+    ),
+    (
+        "json-answer-text-a-number",
+        {"squad1/train-v1.1.json": squad_json(qa={"answers": [{"text": 5, "answer_start": 15}]})},
+        load("squad1", "train"),
+        rf"train-v1\.1\.json: {SQUAD_QA_AT}\.answers\[0\]: 'text' must be a string, got 5",
+    ),
+    (
+        "json-second-answer-without-text",
+        {"squad2/dev-v2.0.json": squad_json(qa={"answers": [SQUAD_QA["answers"][0], {"answer_start": 15}]})},
+        load("squad2", "dev"),
+        rf"dev-v2\.0\.json: {SQUAD_QA_AT}\.answers\[1\]: 'text' must be a string, got no 'text'",
+    ),
+    (
+        "json-is-impossible-a-string",
+        {"squad2/dev-v2.0.json": squad_json(qa={"is_impossible": "false"}, version="v2.0")},
+        load("squad2", "dev"),
+        rf"dev-v2\.0\.json: {SQUAD_QA_AT}: 'is_impossible' must be true or false, got \"false\"",
+    ),
     pytest.param(
         "json-not-utf8",
         {"squad1/train-v1.1.json": b'{"data": [{"title": "' + LATIN1 + b'"}]}'},
@@ -200,6 +321,30 @@ def test_malformed_data_file(tmp_path, files, entry, message):
     with pytest.raises(Exception) as excinfo:
         entry(str(tmp_path))
     assert_clear(excinfo.value, message)
+
+
+def test_squad_structure_checks_leave_valid_and_counted_answers_alone(tmp_path):
+    """What the structure checks accept: integer ids, is_impossible false, a
+    missing or non-integer answer_start (counted as not found, docs/differences.md),
+    v2.0 impossible questions with no answers."""
+    qa = {"id": 7, "is_impossible": False, "answers": [{"text": "Paris", "answer_start": "15"}]}
+    write(tmp_path, "squad1/dev-v1.1.json", squad_json(qa=qa))
+    task = get_task("squad1")
+    examples = task.load(str(tmp_path), "dev")
+    assert [e.qid for e in examples] == ["q1", "q1", 7]
+    assert task.unfound_answers["dev"] == [7]
+    impossible = {"is_impossible": True, "answers": [], "plausible_answers": [{"text": "Alice", "answer_start": 0}]}
+    write(tmp_path, "squad2/train-v2.0.json", squad_json(qa=impossible, version="v2.0"))
+    examples = get_task("squad2").load(str(tmp_path), "train")
+    assert [(e.is_impossible, e.answers) for e in examples][-1] == (True, [])
+
+
+def test_stsb_scores_at_the_ends_of_the_range_and_unscored_test_files_load(tmp_path):
+    write(tmp_path, "stsb/train.tsv", "h\n" + stsb_row("0") + stsb_row("5.000") + stsb_row("2.5"))
+    write(tmp_path, "stsb/test.tsv", "index\tg\tf\ty\ti\ts\tt\ts1\ts2\n0\tg\tf\ty\ti\ts\tt\ta\tb\n")
+    task = get_task("stsb")
+    assert [e.label for e in task.load(str(tmp_path), "train")] == [0.0, 5.0, 2.5]
+    assert [(e.text_a, e.label) for e in task.load(str(tmp_path), "test")] == [("a", None)]
 
 
 # ---- corpus, vocabularies, results tables, download records, parameters ------------------------------

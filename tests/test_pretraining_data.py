@@ -374,6 +374,13 @@ def test_shard_count_from_size_and_bad_arguments(tmp_path):
     assert "1 shard(s) stay empty" in messages[0] and stats["documents"] == 2
     assert os.path.getsize(tmp_path / "s" / "part-00002-of-00003.tfrecord") == 0
     assert not [f for f in os.listdir(tmp_path / "s") if f.startswith(".tmp")]
+    # The same output again: its own shards are rewritten. Another shard count: refused before
+    # any work, since pretraining would read both runs' shards.
+    create_pretraining_data(str(two), str(tmp_path / "s"), VOCAB, options, shards=3, log=messages.append)
+    before = sorted(os.listdir(tmp_path / "s"))
+    with pytest.raises(ValueError, match=r"already holds 3 shard\(s\) of another run \(part-00000-of-00003"):
+        create_pretraining_data(str(two), str(tmp_path / "s"), VOCAB, options, shards=2, log=messages.append)
+    assert sorted(os.listdir(tmp_path / "s")) == before
 
 
 def test_cli_rejects_beam_options_for_the_local_runner(tmp_path):

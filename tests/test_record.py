@@ -43,6 +43,11 @@ def test_a_run_dir_refuses_other_parameters_and_allows_bookkeeping_ones(tmp_path
     claim_run_dir(str(run), {**params, "learning_rate": 1.0}, ignore=("checkpoint_every",))  # 1 == 1.0
     claim_run_dir(str(run), {**params, "checkpoint_every": 5}, ignore=("checkpoint_every",))
     assert json.loads((run / PARAMETERS_FILE).read_text())["checkpoint_every"] == 5
+    # Only parameters.json there: an attempt that failed its input checks, replaced.
+    claim_run_dir(str(run), {**params, "learning_rate": 3}, ignore=("checkpoint_every",))
+    assert json.loads((run / PARAMETERS_FILE).read_text())["learning_rate"] == 3
+    claim_run_dir(str(run), params, ignore=("checkpoint_every",))
+    (run / "history.csv").write_text("step,loss\n")  # the run has begun
     with pytest.raises(ValueError) as error:
         claim_run_dir(str(run), {**params, "learning_rate": 2, "seed": 3}, ignore=("checkpoint_every",))
     message = str(error.value)

@@ -109,6 +109,21 @@ def _rows(run, n=2, size=200):
     ]
 
 
+def test_a_bad_paper_table_is_named(tmp_path):
+    table = tmp_path / "finetune.csv"
+    append_rows(str(table), [{"run_id": "r", "status": "ok", "task": "mrpc", "split": "dev", "metric": "f1"}])
+    paper = tmp_path / "paper.csv"
+    for content, message in [
+        (b"", "paper.csv: the paper's results table is empty"),
+        (b"source,model,task,split,metric\n", r"lacks column\(s\) \['value'\]"),
+        (b"source,model,task,split,metric,value\np,bert-base,mrpc,dev,f1,high\n", "paper.csv, line 2: value 'high'"),
+        (b"source,model,task,split,metric,value\np,bert-base,caf\xe9,dev,f1,1\n", "paper.csv: not a readable CSV"),
+    ]:
+        paper.write_bytes(content)
+        with pytest.raises(ValueError, match=message):
+            summarize(str(table), str(paper))
+
+
 def test_a_hand_edited_table_missing_a_column_gets_a_clear_error(tmp_path):
     path = tmp_path / "finetune.csv"
     append_rows(str(path), _rows("a"))
@@ -165,6 +180,36 @@ def test_rows_of_a_rerun_are_recorded_once_and_a_torn_row_is_cut(tmp_path, capsy
     table = pd.read_csv(path)
     assert list(table["run_id"]) == ["a", "a", "b", "b", "c", "c", "e", "e"] and list(table.columns) == FINETUNE_COLUMNS
     assert "removed an incomplete last row" in capsys.readouterr().out
+
+
+def test_a_complete_last_row_without_a_newline_is_kept(tmp_path, capsys):
+    """An editor or a script may leave out the final newline: that row is whole."""
+    path = tmp_path / "finetune.csv"
+    row = ["hand", "2026-01-01", "ok"] + [""] * (len(FINETUNE_COLUMNS) - 3)
+    path.write_text(",".join(FINETUNE_COLUMNS) + "\n" + ",".join(row))
+    append_rows(str(path), _rows("e"))
+    assert list(pd.read_csv(path)["run_id"]) == ["hand", "e", "e"]
+    assert "removed" not in capsys.readouterr().out
+
+
+def test_a_run_checks_its_results_table_before_it_starts(tmp_path):
+    from tiny_runs import finetune_params
+
+    from workbench.runs.tables import check_writable_table
+    from workbench.training.finetune import finetune
+
+    (tmp_path / "c.txt").write_text("not a folder")
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match="Parameter 'results_csv': cannot create the folder of .*c.txt/t.csv"):
+        finetune(**finetune_params(task="rte", output_dir=str(out), results_csv=str(tmp_path / "c.txt" / "t.csv")))
+    assert not out.exists()  # refused before the run claimed its folder
+    other = tmp_path / "other.csv"
+    other.write_text("name,score\nx,1\n")
+    with pytest.raises(ValueError, match="other.csv has other columns \\(name, score, ...\\)"):
+        check_writable_table(str(other))
+    old = tmp_path / "old.csv"
+    old.write_text(",".join(FINETUNE_COLUMNS[:-1]) + "\n")  # before the last column was added: fine
+    check_writable_table(str(old))
 
 
 def test_a_table_from_before_the_note_column_gains_it(tmp_path):

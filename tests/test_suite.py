@@ -75,7 +75,9 @@ def test_suite_runs_notebooks_records_failures_and_skips_done(tmp_path):
         extra={"epochs": 1.0, "max_eval_examples": 8},
         log=messages.append,
     )
-    run_suite("embedded", jobs=2, **suite)
+    summary = run_suite("embedded", jobs=2, **suite)
+    (failed,) = summary.attrs["failed_runs"]  # `run-suite` exits non-zero
+    assert "-wnli-" in failed
     table = pd.read_csv(results / "finetune.csv")
     ok = table[table["status"] == "ok"]
     assert set(ok["task"]) == {"rte", "squad2", "swag", "conll2003"}

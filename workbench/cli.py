@@ -25,14 +25,37 @@ def cmd_sizes(args):
         )
 
 
+def _boolean(text):
+    """An on/off option's value: true/false, yes/no or 1/0 (anything else is an error, not False)."""
+    value = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
+def _positive_int(text):
+    """A count or size option: an integer >= 1 (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def cmd_build_vocab(args):
     """Learn a WordPiece vocabulary from text files."""
+    from workbench.files import first_undecodable_line
     from workbench.text.tokenizer import build_vocab, save_vocab
 
     def lines():
         for path in args.input:
             with open(path, encoding="utf-8") as f:
-                yield from (line for line in f if line.strip())
+                try:
+                    yield from (line for line in f if line.strip())
+                except UnicodeDecodeError as e:
+                    raise ValueError(f"{path}, line {first_undecodable_line(path)}: not UTF-8 text ({e})") from None
 
     vocab = build_vocab(lines(), vocab_size=args.size, lowercase=not args.cased)
     save_vocab(vocab, args.output)
@@ -108,7 +131,7 @@ def cmd_run_suite(args):
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         raise ValueError(f"--seeds: expected comma-separated integers such as 1,2,3, got {args.seeds!r}") from None
-    run_suite(
+    summary = run_suite(
         args.suite,
         model=args.model,
         seeds=seeds,
@@ -120,6 +143,9 @@ def cmd_run_suite(args):
         tasks=args.tasks.split(",") if args.tasks else None,
         report=not args.no_report,
     )
+    failed = summary.attrs.get("failed_runs", [])
+    if failed:  # a batch job (make suite, CI) must not pass with failed runs
+        raise RuntimeError(f"{len(failed)} run(s) failed: {', '.join(failed)} (their notebooks are kept; see above)")
 
 
 def cmd_bench_analysis(args):
@@ -141,9 +167,12 @@ def cmd_extract_features(args):
     from workbench.checkpoints.load import load_pretrained
     from workbench.explore.hidden_states import extract_features, read_lines, write_jsonl, write_npz
 
+    try:
+        layers = tuple(int(x) for x in args.layers.split(","))
+    except ValueError:
+        raise ValueError(f"--layers: expected comma-separated integers such as -1,-2, got {args.layers!r}") from None
+    texts_a, texts_b = read_lines(args.input)  # bad input before the model loads
     pretrained = load_pretrained(args.model, vocab=args.vocab, lowercase=args.lowercase)
-    texts_a, texts_b = read_lines(args.input)
-    layers = tuple(int(x) for x in args.layers.split(","))
     results = extract_features(pretrained.encoder, pretrained.tokenizer, texts_a, texts_b, layers, args.max_seq_length)
     (write_npz if args.output.endswith(".npz") else write_jsonl)(results, args.output)
     print(f"wrote features of {len(results)} inputs to {args.output}")
@@ -330,7 +359,7 @@ def build_parser():
     p = commands.add_parser("build-vocab", help="learn a WordPiece vocab.txt from text files")
     p.add_argument("--input", nargs="+", required=True, help="text files, one sentence or paragraph per line")
     p.add_argument("--output", required=True, help="vocab.txt to write")
-    p.add_argument("--size", type=int, default=30522, help="target vocabulary size")
+    p.add_argument("--size", type=_positive_int, default=30522, help="target vocabulary size")
     p.add_argument("--cased", action="store_true", help="keep case and accents (default: lowercase)")
     p.set_defaults(func=cmd_build_vocab)
 
@@ -391,13 +420,13 @@ def build_parser():
     )
     p.add_argument("dst", help="output directory")
     p.add_argument("--to", required=True, choices=["keras-preset", "google", "savedmodel"])
-    p.add_argument("--lowercase", type=lambda v: v.lower() in ("1", "true", "yes"), default=None)
+    p.add_argument("--lowercase", type=_boolean, default=None)
     p.set_defaults(func=cmd_convert)
 
     p = commands.add_parser("extract-features", help="contextual embeddings of chosen layers (JSON lines or .npz)")
     p.add_argument("--model", required=True)
     p.add_argument("--vocab", default=None, help="vocab.txt when --model is a size name")
-    p.add_argument("--lowercase", type=lambda v: v.lower() in ("1", "true", "yes"), default=None)
+    p.add_argument("--lowercase", type=_boolean, default=None)
     p.add_argument("--input", required=True, help="text file: one input per line, 'A ||| B' for pairs")
     p.add_argument("--output", required=True, help="output .jsonl (original format) or .npz")
     p.add_argument("--layers", default="-1,-2,-3,-4", help="layer indices, e.g. --layers=-1,-2 (0: embeddings)")
@@ -452,17 +481,17 @@ def build_parser():
     p.add_argument(
         "--vocab", default=None, help="vocab.txt (default: the sample vocabulary shipped with the workbench)"
     )
-    p.add_argument("--tokens", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--tokens", type=_positive_int, default=128)
+    p.add_argument("--repeats", type=_positive_int, default=20)
     p.set_defaults(func=cmd_bench_attention)
 
     p = commands.add_parser(
         "speed", help="measure throughput, FLOP/s and MFU against the matmul peak and plain keras-hub"
     )
     _add_model_step_options(p)
-    p.add_argument("--seq", type=int, default=128)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--seq", type=_positive_int, default=128)
+    p.add_argument("--batch", type=_positive_int, default=32)
+    p.add_argument("--steps", type=_positive_int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument(
         "--min-seconds",
@@ -486,16 +515,16 @@ def build_parser():
 
     p = commands.add_parser("max-batch", help="largest batch per sequence length that fits in accelerator memory")
     _add_model_step_options(p)
-    p.add_argument("--seq", type=int, nargs="+", default=[128, 512])
-    p.add_argument("--start", type=int, default=8)
-    p.add_argument("--limit", type=int, default=4096, help="largest batch tried (on CPU keep it within RAM)")
+    p.add_argument("--seq", type=_positive_int, nargs="+", default=[128, 512])
+    p.add_argument("--start", type=_positive_int, default=8)
+    p.add_argument("--limit", type=_positive_int, default=4096, help="largest batch tried (on CPU keep it within RAM)")
     p.add_argument("--output", default="results/max_batch.csv")
     p.set_defaults(func=cmd_max_batch)
 
     p = commands.add_parser("bench-input", help="input-pipeline throughput and fit() return delays")
-    p.add_argument("--seq", type=int, default=128)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--batches", type=int, default=300)
+    p.add_argument("--seq", type=_positive_int, default=128)
+    p.add_argument("--batch", type=_positive_int, default=32)
+    p.add_argument("--batches", type=_positive_int, default=300)
     p.add_argument("--runs", type=int, default=6, help="short fit() runs per setting for the return delay (0: skip)")
     p.set_defaults(func=cmd_bench_input)
 
@@ -515,7 +544,7 @@ def main(argv=None):
         return 0
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError) as e:  # bad input, unreadable or unwritable paths
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

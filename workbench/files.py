@@ -17,10 +17,18 @@ def is_url(path):
     return "://" in os.fspath(path)
 
 
+def _umask():
+    # The process umask (reading it means setting it; set back at once).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside `path`; rename it onto `path` on success,
-    delete it on any error.
+    delete it on any error. The file gets the mode a plain `open` would give it
+    (0666 less the umask), not `mkstemp`'s private 0600.
 
     Example:
     ```python
@@ -30,10 +38,14 @@ def atomic_path(path):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    except OSError as e:
+        raise OSError(e.errno, f"{path}: cannot write here ({e.strerror})") from None
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
         os.replace(tmp, path)
     finally:
@@ -48,21 +60,64 @@ def write_text_atomic(path, text):
             f.write(text)
 
 
+def check_replaceable_directory(path, replaces=()):
+    """Raise unless `path` is free, an empty directory, or a directory holding
+    every name in `replaces` (what an earlier write of the same kind left
+    there): a directory of other files, the working directory or one above it
+    is never replaced."""
+    path = os.fspath(path)
+    if not os.path.lexists(path):
+        return
+    if not os.path.isdir(path) or os.path.islink(path):
+        raise FileExistsError(f"{path}: exists and is not a directory; choose another output directory")
+    target = os.path.abspath(path).rstrip(os.sep) + os.sep
+    if (os.path.abspath(os.getcwd()) + os.sep).startswith(target):
+        raise FileExistsError(f"{path}: is the working directory or holds it; write into a new directory")
+    if os.listdir(path) and not (replaces and all(os.path.exists(os.path.join(path, n)) for n in replaces)):
+        kind = f" (no {', '.join(replaces)})" if replaces else ""
+        raise FileExistsError(
+            f"{path}: a directory that is not empty and holds no earlier output of this kind{kind}; "
+            "nothing was written: remove it or choose a new directory"
+        )
+
+
 @contextlib.contextmanager
-def atomic_directory(path):
-    """Yield a temporary directory beside `path`; on success it replaces `path`
-    (an existing directory there is removed), on any error it is deleted."""
+def atomic_directory(path, replaces=()):
+    """Yield a temporary directory beside `path`; on success it takes the place
+    of `path`, on any error it is deleted.
+
+    An existing directory at `path` is replaced only when it is empty or holds
+    every name in `replaces` (e.g. ("config.json",) for a preset written
+    before); anything else is refused before the work starts
+    (`check_replaceable_directory`). The old directory is renamed aside first
+    and removed only after the new one is in place, so a crash leaves one of
+    the two complete. The directory gets 0777 less the umask.
+    """
     import shutil
 
     path = os.fspath(path)
+    check_replaceable_directory(path, replaces)
     parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=parent)
     try:
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=parent)
+    except OSError as e:
+        raise OSError(e.errno, f"{path}: cannot write here ({e.strerror})") from None
+    try:
+        os.chmod(staging, 0o777 & ~_umask())
         yield staging
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        os.replace(staging, path)
+        check_replaceable_directory(path, replaces)  # nothing else appeared there meanwhile
+        if not os.path.exists(path):
+            os.replace(staging, path)
+        else:
+            aside = staging + ".old"
+            os.replace(path, aside)
+            try:
+                os.replace(staging, path)
+            except OSError:
+                os.replace(aside, path)
+                raise
+            shutil.rmtree(aside, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -117,3 +172,16 @@ def read_json(path):
         return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise ValueError(f"{os.fspath(path)}, line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})") from None
+
+
+def first_undecodable_line(path, encoding="utf-8"):
+    """The 1-based number of the first line of `path` that is not `encoding`
+    text (found again after a streaming decoder failed: it knows only a
+    position in its current chunk); "?" when every line decodes."""
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return "?"

@@ -333,8 +333,8 @@ def measure(
         model = _workbench_model(config, mode, auto_jit_compile(xla, dist))
     seconds = _time_model(model, data, mode, steps, warmup, min_seconds)
     xla = bool(model.jit_compile)
-    if profile_dir:
-        _profile(model, data, mode, profile_dir)
+    if profile_dir:  # its own 3 batches (one to warm up, two traced): `data` may hold fewer
+        _profile(model, _data(config, seq, batch, 3, mode, predictions, rng), mode, profile_dir)
     ratio = ""
     compute_dtype = keras.mixed_precision.global_policy().compute_dtype
     del model  # its weights and optimizer state leave device memory before the baseline's step needs it

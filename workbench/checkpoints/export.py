@@ -49,10 +49,18 @@ def _backend_export_options(model):
     }
 
 
+# What an earlier output of each format holds: such a directory may be replaced.
+REPLACES = {"keras-preset": ("config.json",), "google": ("bert_config.json",), "savedmodel": ("saved_model.pb",)}
+
+
 def convert(src, dst, to, lowercase=None):
     """Convert a model from any layout `load_pretrained` reads (or a task model) to `to`."""
     if to not in FORMATS:
         raise ValueError(f"Unknown format {to!r}; expected one of {', '.join(FORMATS)}")
+    from workbench.files import check_replaceable_directory
+
+    # Before any work: `dst` must be new, empty, or an earlier output of this format.
+    check_replaceable_directory(dst, REPLACES[to])
     if to == "savedmodel":
         import keras
 
@@ -65,7 +73,7 @@ def convert(src, dst, to, lowercase=None):
         model = keras.models.load_model(_task_model_path(src), compile=False)
         # Plain TensorFlow ops: a serving binary need not have the XLA JIT.
         # Written beside `dst` and renamed: a crash never leaves half a SavedModel.
-        with plain_layers(), atomic_directory(dst) as staging:
+        with plain_layers(), atomic_directory(dst, REPLACES[to]) as staging:
             model.export(staging, format="tf_saved_model", **_backend_export_options(model))
         return dst
     from workbench.checkpoints.load import apply_head_weights, load_pretrained, save_pretrained

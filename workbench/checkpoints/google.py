@@ -382,7 +382,7 @@ def save_google_release(model, tokenizer, directory):
     from workbench.text.tokenizer import save_vocab
 
     weights = google_weights(model)
-    with atomic_directory(directory) as staging:
+    with atomic_directory(directory, ("bert_config.json",)) as staging:
         with tf.Graph().as_default():
             variables = [tf.compat.v1.Variable(value, name=name) for name, value in weights.items()]
             saver = tf.compat.v1.train.Saver(variables)

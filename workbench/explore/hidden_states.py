@@ -53,7 +53,15 @@ def extract_features(
     0 is the embedding output. `max_seq_length` is capped at the model's
     position table.
     """
-    max_seq_length = min(max_seq_length, find_encoder(model).max_sequence_length)
+    encoder = find_encoder(model)
+    states_count = encoder.num_layers + 1  # the embedding output and each layer's
+    outside = [i for i in layers if not -states_count <= i < states_count]
+    if outside:
+        raise ValueError(
+            f"layers {outside} do not exist in a {encoder.num_layers}-layer model: use {-states_count} to "
+            f"{states_count - 1} (-1 the last layer, 0 the embedding output)"
+        )
+    max_seq_length = min(max_seq_length, encoder.max_sequence_length)
     # Per input: a pair when its second text has tokens, else `[CLS] A [SEP]`.
     inputs = encode_pairs(tokenizer, texts_a, texts_b, max_seq_length)
     vocab = tokenizer.get_vocabulary()

@@ -58,7 +58,9 @@ def claim_run_dir(output_dir, parameters, ignore=()):
     If that file exists and any parameter outside `ignore` differs (the
     parameters that cannot change the results: where results go, checkpoint
     frequency, ...), a `ValueError` names each difference before anything is
-    loaded, trained or overwritten. Values compare as JSON stores them, so
+    loaded, trained or overwritten; except when the directory holds nothing
+    else (an earlier attempt failed its input checks before writing anything),
+    whose parameters are replaced. Values compare as JSON stores them, so
     `1` and `1.0` are the same learning rate.
     """
     from workbench.files import write_text_atomic
@@ -80,7 +82,10 @@ def claim_run_dir(output_dir, parameters, ignore=()):
             for name in sorted(set(stored) | set(current))
             if name not in ignore and stored.get(name) != current.get(name)
         ]
-        if differences:
+        # An attempt that stopped at its input checks (a missing vocabulary, a too
+        # long max_seq_length) left only this file: nothing to resume, start afresh.
+        attempt_only = not [name for name in os.listdir(output_dir) if name != PARAMETERS_FILE]
+        if differences and not attempt_only:
             raise ValueError(
                 f"output_dir {output_dir!r} holds a run with other parameters ({'; '.join(differences)}). "
                 "A run resumes only with the parameters it began with: use another output_dir, or delete "

@@ -236,6 +236,7 @@ def run_suite(
             log(f"report: {write_report(results_dir, kernel_name=kernel)}")
         except Exception as e:  # the runs and tables stand without the report; say why it is missing
             log(f"report not written: {type(e).__name__}: {str(e).strip().splitlines()[-1:] or ''}")
+    summary.attrs["failed_runs"] = [run.run_id for run, _ in failures]  # the CLI exits non-zero for them
     return summary
 
 

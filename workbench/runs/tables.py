@@ -65,10 +65,37 @@ def _add_new_columns(path, columns):
     print(f"{path}: added the new column(s) {list(columns[len(header) :])}")
 
 
+def check_writable_table(path, columns=FINETUNE_COLUMNS, parameter="results_csv"):
+    """Check, before a run starts, that its results table can be appended to:
+    its folder can be created and written, and an existing table is writable
+    and has these columns (or a start of them, which `append_rows` extends).
+    A run otherwise found out only after training, when it appends."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"Parameter {parameter!r}: cannot create the folder of {path} ({e.strerror})") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"Parameter {parameter!r}: the folder of {path} is not writable")
+    if not os.path.exists(path):
+        return
+    if os.path.isdir(path) or not os.access(path, os.R_OK | os.W_OK):
+        raise ValueError(f"Parameter {parameter!r}: {path} is not a writable file")
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        header = next(csv.reader(f), [])
+    if header and (len(header) > len(columns) or header != list(columns[: len(header)])):
+        raise ValueError(
+            f"Parameter {parameter!r}: {path} has other columns ({', '.join(header[:4])}, ...) than a "
+            f"results table of this kind ({', '.join(columns[:4])}, ...): choose another file"
+        )
+
+
 def _cut_torn_row(path):
-    """A table whose last line has no newline was cut mid-row by a crash
-    outside this module (power loss, an editor); drop that partial row so the
-    next append starts on a fresh line, and say so."""
+    """Make the table end with a newline before appending. A last line without
+    one that has the header's number of fields is a complete row whose writer
+    (an editor, a script) left out the final newline: it is kept and the
+    newline added. Anything shorter was cut mid-row by a crash outside this
+    module (power loss): that partial row is dropped, and the message says so."""
     with open(path, "rb+") as f:
         f.seek(0, os.SEEK_END)
         size = f.tell()
@@ -78,6 +105,12 @@ def _cut_torn_row(path):
         f.seek(0)
         data = f.read()
         keep = data.rfind(b"\n") + 1
+        header = next(csv.reader([data[:keep].decode("utf-8", "replace").split("\n", 1)[0]]), [])
+        last = next(csv.reader([data[keep:].decode("utf-8", "replace")]), [])
+        if keep and len(last) == len(header):
+            f.seek(0, os.SEEK_END)
+            f.write(b"\n")
+            return
         f.truncate(keep)
     print(f"{path}: removed an incomplete last row ({size - keep} bytes, no newline) before appending")
 
@@ -243,6 +276,30 @@ def paper_task_name(task, split):
     return PAPER_TASK.get((task, split)) or PAPER_TASK_BY_NAME.get(task, task)
 
 
+PAPER_COLUMNS = ("model", "task", "split", "metric", "value")
+
+
+def _read_paper_table(path):
+    """The paper's numbers (`source,model,task,split,metric,value,note`), with an
+    error naming the file for anything `summarize` cannot use."""
+    import pandas as pd
+
+    try:
+        paper = pd.read_csv(path, dtype={"value": str})
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the paper's results table is empty (paper_csv)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a readable CSV table (paper_csv): {e}") from None
+    missing = [c for c in PAPER_COLUMNS if c not in paper.columns]
+    if missing:
+        raise ValueError(f"{path}: the paper's results table lacks column(s) {missing} (paper_csv)")
+    values = pd.to_numeric(paper["value"], errors="coerce")
+    bad = paper.index[values.isna() & paper["value"].notna()]
+    if len(bad):
+        raise ValueError(f"{path}, line {bad[0] + 2}: value {paper['value'][bad[0]]!r} is not a number (paper_csv)")
+    return paper.assign(value=values)
+
+
 def summarize(finetune_csv, paper_csv=None):
     """Per task, split, metric and model: the paper's protocol (the grid point
     with the best mean dev value of the task's headline metric), the mean and
@@ -260,7 +317,7 @@ def summarize(finetune_csv, paper_csv=None):
     paper_csv = paper_csv or resources.paper_results()
     if not os.path.isfile(paper_csv):
         raise FileNotFoundError(f"{paper_csv}: the paper's results table does not exist (paper_csv)")
-    paper = pd.read_csv(paper_csv)
+    paper = _read_paper_table(paper_csv)
     rows = []
     if table.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)

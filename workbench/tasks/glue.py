@@ -22,6 +22,7 @@ from workbench.tasks.registry import GLUE_FILES, MNLI_FILES, Hyperparameters, Ta
 from workbench.text.inputs import Features, encode_pairs
 
 NLI_LABELS = ("contradiction", "entailment", "neutral")
+STSB_SCORE_RANGE = (0.0, 5.0)  # GLUE STS-B similarity scores
 XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 
 
@@ -163,11 +164,15 @@ class GlueTask(Task):
         return examples
 
     def _parse_label(self, value, path, line_number):
-        if self.labels is None:
+        if self.labels is None:  # STS-B, the one regression task: similarity scores 0 to 5
+            low, high = STSB_SCORE_RANGE
             try:
-                return float(value)
+                score = float(value)
             except ValueError:
-                raise ValueError(f"{path}, line {line_number}: score {value!r} is not a number") from None
+                score = None
+            if score is None or not low <= score <= high:  # also NaN and infinities
+                raise ValueError(f"{path}, line {line_number}: score {value!r} is not a number in [{low:g}, {high:g}]")
+            return score
         if value not in self.labels:
             raise ValueError(f"{path}, line {line_number}: label {value!r} is not one of {list(self.labels)}")
         return value

@@ -94,6 +94,47 @@ class SpanPrediction:
     nbest: list  # [(text, probability)] in the original's order: best first, an appended null answer last
 
 
+def _shown(value):
+    """A JSON value as an error message shows it: scalars as JSON (shortened),
+    objects and lists by their kind."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_ANSWERS = '\'answers\' must be a list of objects with "text" and "answer_start"'
+
+
+def _check_question(qa, where):
+    """A ValueError naming `where` (file and JSON location) unless `qa` has the
+    structure of a SQuAD question. Only the structure: an `answer_start` that is
+    missing, not an integer or out of the context is counted at load, not an error."""
+    if not isinstance(qa, dict):
+        raise ValueError(f"{where} must be an object with 'id' and 'question', got {_shown(qa)}")
+    if "id" not in qa or "question" not in qa:
+        raise ValueError(f"{where} lacks 'id' or 'question'")
+    qid = qa["id"]
+    if not isinstance(qid, (str, int)) or isinstance(qid, bool):
+        raise ValueError(f"{where}: 'id' must be a string, got {_shown(qid)}")
+    if not isinstance(qa["question"], str):
+        raise ValueError(f"{where}: 'question' must be a string, got {_shown(qa['question'])}")
+    impossible = qa.get("is_impossible", False)
+    if not isinstance(impossible, bool):
+        raise ValueError(f"{where}: 'is_impossible' must be true or false, got {_shown(impossible)}")
+    answers = qa.get("answers", [])
+    if not isinstance(answers, list):
+        raise ValueError(f"{where}: {_ANSWERS}, got {_shown(answers)}")
+    for i, answer in enumerate(answers):
+        if not isinstance(answer, dict):
+            raise ValueError(f"{where}: {_ANSWERS}, got {_shown(answer)} at answers[{i}]")
+        if not isinstance(answer.get("text"), str):
+            shown = "no 'text'" if "text" not in answer else _shown(answer["text"])
+            raise ValueError(f"{where}.answers[{i}]: 'text' must be a string, got {shown}")
+
+
 class SquadTask(Task):
     """SQuAD v1.1 (`squad1`) or v2.0 (`squad2`).
 
@@ -161,16 +202,26 @@ class SquadTask(Task):
             raise ValueError(f"{path}: expected a SQuAD file with a top-level 'data' list")
         examples, mismatched, unfound = [], [], []
         for a, article in enumerate(data["data"]):
-            for p, paragraph in enumerate(article.get("paragraphs", [])):
+            if not isinstance(article, dict):
+                raise ValueError(f"{path}: data[{a}] must be an object with a 'paragraphs' list, got {_shown(article)}")
+            paragraphs = article.get("paragraphs", [])
+            if not isinstance(paragraphs, list):
+                raise ValueError(f"{path}: data[{a}]: 'paragraphs' must be a list, got {_shown(paragraphs)}")
+            for p, paragraph in enumerate(paragraphs):
                 where = f"{path}: data[{a}].paragraphs[{p}]"
+                if not isinstance(paragraph, dict):
+                    raise ValueError(f"{where} must be an object with 'context' and 'qas', got {_shown(paragraph)}")
                 if "context" not in paragraph or "qas" not in paragraph:
                     raise ValueError(f"{where} lacks 'context' or 'qas'")
-                context = paragraph["context"]
+                context, qas = paragraph["context"], paragraph["qas"]
+                if not isinstance(context, str):
+                    raise ValueError(f"{where}: 'context' must be a string, got {_shown(context)}")
+                if not isinstance(qas, list):
+                    raise ValueError(f"{where}: 'qas' must be a list, got {_shown(qas)}")
                 words, char_to_word = whitespace_words(context)
-                for qa in paragraph["qas"]:
-                    if "id" not in qa or "question" not in qa:
-                        raise ValueError(f"{where}: a question lacks 'id' or 'question'")
-                    impossible = bool(qa.get("is_impossible", False))
+                for q, qa in enumerate(qas):
+                    _check_question(qa, f"{where}.qas[{q}]")
+                    impossible = qa.get("is_impossible", False)
                     if impossible and self.version == "1.1":
                         raise ValueError(f"{where}: question {qa['id']} is_impossible, which SQuAD v1.1 does not allow")
                     answers = [] if impossible else qa.get("answers", [])
@@ -180,9 +231,9 @@ class SquadTask(Task):
                     start, found = None, None
                     if answers:
                         start = answers[0].get("answer_start")
-                        text = answers[0].get("text", "")
-                        if not isinstance(start, int):
-                            start = None
+                        text = answers[0]["text"]
+                        if not isinstance(start, int) or isinstance(start, bool):
+                            start = None  # counted as not found (docs/differences.md), not an error
                         if start is None or " ".join(context[start : start + len(text)].split()) != " ".join(
                             text.split()
                         ):
@@ -195,7 +246,7 @@ class SquadTask(Task):
                             qid=qa["id"],
                             question=qa["question"],
                             context=context,
-                            answers=[ans.get("text", "") for ans in answers],
+                            answers=[ans["text"] for ans in answers],
                             answer_start=start,
                             is_impossible=impossible,
                             title=article.get("title", ""),

@@ -46,6 +46,10 @@ def build_vocab(texts, vocab_size, lowercase=True, reserved_tokens=SPECIAL_TOKEN
     """
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
+    if not isinstance(vocab_size, int) or vocab_size <= len(reserved_tokens):
+        raise ValueError(
+            f"vocab_size must be an integer above the {len(reserved_tokens)} reserved tokens, got {vocab_size!r}"
+        )
     counts = collections.Counter()
     for text in texts:
         for word in basic_tokenize_with_offsets(text, lowercase=lowercase):

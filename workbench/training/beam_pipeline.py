@@ -29,6 +29,7 @@ import os
 from workbench.training.pretraining_data import (
     PretrainingDataOptions,
     ShardWriter,
+    check_no_other_shards,
     documents_from_lines,
     load_vocab_tokens,
     log_stats,
@@ -119,6 +120,7 @@ def run_pipeline(inputs, output_dir, vocab, options=None, shards=4, pipeline_arg
         shards = shards_for_size(list(sizes), shard_size_mb, size=sizes.__getitem__)
     if shards < 1:
         raise ValueError(f"shards must be >= 1, got {shards}")
+    check_no_other_shards(output_dir, shards)
     tf.io.gfile.makedirs(output_dir)
     with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as pipeline:
         _ = (

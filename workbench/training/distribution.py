@@ -126,7 +126,12 @@ def auto_steps_per_execution(steps_per_execution, strategy, checkpoint_every):
 
 def is_chief(strategy):
     """Whether this process writes the run's outputs: always, except on the workers of a multi-worker
-    run other than the chief (the `chief` task of TF_CONFIG, or worker 0 when there is none)."""
+    run other than the chief (the `chief` task of TF_CONFIG, or worker 0 when there is none; under JAX,
+    process 0 of `jax.distributed`)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.process_index() == 0
     resolver = getattr(strategy, "cluster_resolver", None)
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
         return True

@@ -105,7 +105,7 @@ def finetune(**params):
     import keras
 
     from workbench.runs.record import claim_run_dir, utc_now
-    from workbench.runs.tables import append_rows
+    from workbench.runs.tables import append_rows, check_writable_table
     from workbench.tasks.registry import get_task
     from workbench.training.distribution import auto_steps_per_execution, describe_strategy, get_strategy, is_chief
     from workbench.training.loop import ResumableTraining, TrainingDiverged, training_stream
@@ -119,6 +119,7 @@ def finetune(**params):
     # In a multi-worker run every worker trains and evaluates; only the chief writes (docs/clusters.md).
     chief = is_chief(strategy)
     if chief:
+        check_writable_table(p.results_csv)
         claim_run_dir(output_dir, dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
     steps_per_execution = auto_steps_per_execution(p.steps_per_execution, strategy, p.checkpoint_every)
 

@@ -74,7 +74,7 @@ def _platform_devices(platform):
     import jax
 
     try:
-        return jax.devices(platform)
+        return jax.local_devices(backend=platform)
     except RuntimeError:  # JAX: "Unknown backend" / "Backend 'gpu' failed to initialize"
         return []
 
@@ -122,7 +122,8 @@ def get_distribution(kind, precision, auto_precision):
         devices = _platform_devices(kind)
         if not devices:
             raise RuntimeError(
-                f"strategy={kind!r} but JAX sees no {kind.upper()} (jax.devices({kind!r}) is empty or fails; "
+                f"strategy={kind!r} but JAX sees no {kind.upper()} "
+                f"(jax.local_devices(backend={kind!r}) is empty or fails; "
                 f"JAX's devices: {', '.join(str(d) for d in jax.devices())}). "
                 + (
                     "Install JAX with CUDA support (pip install 'jax[cuda13]')."

@@ -269,11 +269,16 @@ class LossHistory(keras.callbacks.Callback):
         self.rows = []
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
-                self.rows = [
-                    {k: float(r[k]) for k in self.COLUMNS}
-                    for r in csv.DictReader(f)
-                    if int(float(r["step"])) <= start_step
-                ]
+                records = list(csv.DictReader(f))
+            for number, record in enumerate(records, 2):
+                try:
+                    row = {k: float(record[k]) for k in self.COLUMNS}
+                except (TypeError, ValueError):
+                    if number == len(records) + 1:  # the last line, torn by a kill mid-write: rewritten below
+                        break
+                    raise ValueError(f"{path}, line {number}: not a step,loss,learning_rate row: {record}") from None
+                if row["step"] <= start_step:
+                    self.rows.append(row)
         lines = [",".join(self.COLUMNS)] + [",".join(repr(r[k]) for k in self.COLUMNS) for r in self.rows]
         write_text_atomic(path, "\n".join(lines) + "\n")
 

@@ -31,6 +31,7 @@ p = validate_params({"task": "squad2", "task_options": {"doc_stride": 64}, "whol
 
 import dataclasses
 import json
+import math
 import types
 import typing
 
@@ -166,6 +167,8 @@ def _choices(metadata):
 def _check_range(name, value, metadata, context):
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ParameterError(f"Parameter {name!r}{context} must be a finite number, got {value}")
     low, high = metadata.get("min"), metadata.get("max")
     if low is not None and high is not None and not low <= value <= high:
         raise ParameterError(f"Parameter {name!r}{context} must be in [{low}, {high}], got {value}")
@@ -337,12 +340,12 @@ class FinetuneParams:
     data_dir: str = "data"  # holds <task>/ with the official files
     vocab: str | None = None  # vocab.txt, needed when `model` is a size name (random weights)
     lowercase: bool | None = None  # tokenizer casing; None: the model's own
-    max_seq_length: int | None = param(None, min=1)  # tokens per input
+    max_seq_length: int | None = param(None, min=3)  # tokens per input ([CLS] x [SEP] at least)
     batch_size: int | None = param(None, min=1)  # global batch size
     learning_rate: float | None = param(None, above=0)  # peak learning rate
     epochs: float | None = param(None, above=0)  # passes over the training set (fractions allowed)
     warmup_proportion: float | None = param(None, min=0, max=1)  # share of steps with linear warmup
-    seed: int = 1  # weight init, data order, dropout
+    seed: int = param(1, min=0, max=2**32 - 1)  # weight init, data order, dropout
     strategy: str = param("auto", choices=_strategies)  # auto, tpu, gpu, mirrored, multi_worker, cpu
     precision: str = param("auto", choices=_precisions)  # auto, float32, mixed_float16, mixed_bfloat16
     gradient_accumulation: int = param(1, min=1)  # batches per optimizer update
@@ -412,7 +415,7 @@ class PretrainParams:
     short_seq_prob: float = param(0.1, min=0, max=1)
     whole_word_mask: bool = False
     data_seed: int = 12345  # data creation
-    seed: int = 1  # initialisation, data order, dropout
+    seed: int = param(1, min=0, max=2**32 - 1)  # initialisation, data order, dropout
     shards: int = param(4, min=1)  # data shards (and processes creating them)
     phase1_data: str | None = None  # shards made earlier (directory or glob, gs:// too) instead of `corpus`
     phase2_data: str | None = None  # the same for phase 2; its stats.json must sit beside the shards

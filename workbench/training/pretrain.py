@@ -231,7 +231,7 @@ def pretrain(**params):
     import keras
 
     from workbench.runs.record import claim_run_dir
-    from workbench.runs.tables import append_rows
+    from workbench.runs.tables import append_rows, check_writable_table
     from workbench.training.distribution import describe_strategy, get_strategy, is_chief
 
     run_id = p.run_id or default_run_id(p)
@@ -244,6 +244,7 @@ def pretrain(**params):
     chief = is_chief(strategy)
     scratch = None if chief else tempfile.mkdtemp(prefix="workbench-worker-")
     if chief:
+        check_writable_table(p.results_csv, PRETRAIN_COLUMNS)
         claim_run_dir(output_dir, dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
     try:
         pretrained, model = _build_model(p, scratch or output_dir, strategy)
@@ -300,7 +301,10 @@ def _phases(p, max_sequence_length):
         phases.append(Phase(2, p.phase2_steps, p.phase2_seq_length, p.phase2_max_predictions))
     for phase in phases:
         if phase.seq_length > max_sequence_length:
-            raise ValueError(f"sequence length {phase.seq_length} exceeds the model's {max_sequence_length} positions")
+            raise ValueError(
+                f"Parameter 'phase{phase.number}_seq_length': {phase.seq_length} exceeds the model's "
+                f"{max_sequence_length} positions"
+            )
     return phases
 
 

@@ -50,7 +50,7 @@ import random
 import struct
 from itertools import chain
 
-from workbench.files import is_url, write_text_atomic
+from workbench.files import first_undecodable_line, is_url, write_text_atomic
 from workbench.text.wordpiece import basic_tokenize_with_offsets, check_vocab, wordpiece_with_offsets
 
 FEATURES = (
@@ -129,19 +129,7 @@ def file_documents(path):
         try:
             yield from documents_from_lines(f)
         except UnicodeDecodeError as error:
-            raise ValueError(f"{path}, line {_first_undecodable_line(path)}: not UTF-8 text ({error})") from None
-
-
-def _first_undecodable_line(path):
-    """The 1-based number of the first line that is not UTF-8 (found again after the
-    streaming decoder failed, which knows only a position in its current chunk)."""
-    with open(path, "rb") as f:
-        for number, line in enumerate(f, 1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                return number
-    return "?"
+            raise ValueError(f"{path}, line {first_undecodable_line(path)}: not UTF-8 text ({error})") from None
 
 
 def shard_of(file_index, document_number, shards):
@@ -600,6 +588,31 @@ def shard_path(output_dir, shard, shards):
     return os.path.join(output_dir, f"part-{shard:05d}-of-{shards:05d}.tfrecord")
 
 
+def check_no_other_shards(output_dir, shards):
+    """Refuse an output directory that already holds `*.tfrecord` files other
+    than this run's shard names: `pretrain` reads every shard of a directory,
+    so another run's shards (another shard count, sequence length or corpus)
+    would be mixed into this one's. This run's own names are overwritten."""
+    output_dir = os.fspath(output_dir)
+    if is_url(output_dir):  # TensorFlow only for URLs: the local runner does not import it
+        import tensorflow as tf
+
+        isdir, matching = tf.io.gfile.isdir, tf.io.gfile.glob
+    else:
+        isdir, matching = os.path.isdir, glob.glob
+    if not isdir(output_dir):
+        return
+    own = {os.path.basename(shard_path(output_dir, s, shards)) for s in range(shards)}
+    found = sorted(os.path.basename(f) for f in matching(output_dir.rstrip("/") + "/*.tfrecord"))
+    other = [name for name in found if name not in own]
+    if other:
+        shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
+        raise ValueError(
+            f"output {output_dir} already holds {len(other)} shard(s) of another run ({shown}); pretraining "
+            f"reads every *.tfrecord there: remove them or choose another output directory"
+        )
+
+
 def shards_for_size(paths, shard_size_mb, size=os.path.getsize):
     """The shard count that gives shards of about `shard_size_mb` of input text."""
     if shard_size_mb <= 0:
@@ -738,6 +751,7 @@ def create_pretraining_data(
         shards = shards_for_size(paths, shard_size_mb)
     if shards < 1:
         raise ValueError(f"shards must be >= 1, got {shards}")
+    check_no_other_shards(output_dir, shards)
     if is_url(output_dir):
         import tensorflow as tf
 
