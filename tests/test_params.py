@@ -56,6 +56,7 @@ def test_unambiguous_papermill_values_are_converted():
         ("task_options", "doc_stride=64", "'task_options' must be dict or None"),
         ("max_seq_length", 2, "'max_seq_length' must be >= 3, got 2"),
         ("seed", -1, "'seed' must be in [0, 4294967295], got -1"),
+        ("run_id", "../../etc", "'run_id' must be a plain name (it names the run's folder under results/)"),
         ("seed", 2**40, "'seed' must be in [0, 4294967295]"),
         ("epochs", float("inf"), "'epochs' must be a finite number, got inf"),
         ("learning_rate", float("inf"), "'learning_rate' must be a finite number, got inf"),

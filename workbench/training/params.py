@@ -32,6 +32,7 @@ p = validate_params({"task": "squad2", "task_options": {"doc_stride": 64}, "whol
 import dataclasses
 import json
 import math
+import os
 import types
 import typing
 
@@ -227,11 +228,16 @@ def check_steps_per_execution(p):
 
 
 def check_local_outputs(p, reads_urls=None):
-    """`output_dir` and `results_csv` are local paths. A run writes its checkpoints,
+    """`run_id` is a plain name, `output_dir` and `results_csv` are local paths. A run writes its checkpoints,
     history, model and result rows with local file operations (atomic renames,
     which gs:// does not have), so a URL would quietly become a local folder named
     `gs:`; the error says so before anything starts. `reads_urls` names the
     parameters that may be URLs (data TensorFlow streams)."""
+    run_id = getattr(p, "run_id", None)
+    if run_id is not None and (not run_id or run_id in (".", "..") or "/" in run_id or os.sep in run_id):
+        raise ParameterError(
+            f"Parameter 'run_id' must be a plain name (it names the run's folder under results/), got {run_id!r}"
+        )
     for name in ("output_dir", "results_csv"):
         value = getattr(p, name, None)
         if value and is_url(value):
