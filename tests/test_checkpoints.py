@@ -265,6 +265,10 @@ def test_savedmodel_export_serves_the_task_model(tmp_path, rng):
     # Exported with plain ops: a serving binary without the XLA JIT can run it.
     saved = (tmp_path / "served" / "saved_model.pb").read_bytes()
     assert b"_XlaMustCompile" not in saved
+    # Exported again into the same place: an earlier SavedModel is replaced whole.
+    before = sorted(os.listdir(tmp_path / "served"))
+    convert(str(tmp_path), str(tmp_path / "served"), "savedmodel")
+    assert sorted(os.listdir(tmp_path / "served")) == before
 
 
 def test_extract_features_last_layers(tmp_path, rng):
@@ -275,8 +279,13 @@ def test_extract_features_last_layers(tmp_path, rng):
     release = write_google_release(tmp_path / "r", weights)
     pretrained = load_pretrained(release)
     results = extract_features(
-        pretrained.encoder, pretrained.tokenizer, ["the cat sat"], ["on the mat"], layers=(-1, 0)
+        pretrained.encoder, pretrained.tokenizer, ["the cat sat"], ["on the mat"], layers=(-1, 0, 1, -2, -3)
     )
+    # The original's indices: 0 the first Transformer layer, 1 (of 2) the last; -3 the embedding output.
+    layer = results[0]["layers"]
+    np.testing.assert_array_equal(layer[1], layer[-1])
+    np.testing.assert_array_equal(layer[0], layer[-2])
+    assert not np.allclose(layer[-3], layer[-2])
     assert results[0]["tokens"] == ["[CLS]", "the", "cat", "sat", "[SEP]", "on", "the", "mat", "[SEP]"]
     inputs = {
         "token_ids": np.array([[2, 5, 6, 7, 3, 8, 5, 9, 3]], "int32"),
@@ -307,7 +316,7 @@ def test_extract_features_last_layers(tmp_path, rng):
     assert [layer["index"] for layer in lines[0]["features"][0]["layers"]] == [-1, -2]
     assert len(lines[0]["features"][0]["layers"][0]["values"]) == H
     # Layers that do not exist, and a bad --layers, are named (the default -1..-4 on this 2-layer model).
-    with pytest.raises(ValueError, match=r"layers \[-4\] do not exist in a 2-layer model: use -3 to 2"):
+    with pytest.raises(ValueError, match=r"layers \[-4\] do not exist in a 2-layer model: use -2 to 1 .* or -3 for"):
         extract_features(pretrained.encoder, pretrained.tokenizer, ["the cat"], None, layers=(-1, -4))
     args = ["extract-features", "--model", release, "--input", str(text), "--output", str(tmp_path / "g.jsonl")]
     assert main(args) == 2 and not (tmp_path / "g.jsonl").exists()

@@ -27,11 +27,30 @@ def test_a_directory_of_other_files_is_never_replaced(tmp_path, monkeypatch):
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="precious: a directory that is not empty .*no config.json"):
+    with pytest.raises(
+        FileExistsError, match=r"precious: not empty and not an earlier output of this kind \(notes.txt\)"
+    ):
         with atomic_directory(precious, ("config.json",)):
             pytest.fail("the work must not start")
     assert (precious / "notes.txt").read_text() == "keep me"
     assert sorted(os.listdir(tmp_path)) == ["precious"]  # no staging directory left behind
+    # A Hugging Face download has a config.json too, but other files: not a keras-hub preset.
+    from workbench.checkpoints.export import PRESET_FILES
+
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    for name in ("config.json", "pytorch_model.bin", "vocab.txt"):
+        (hf / name).write_text("x")
+    with pytest.raises(FileExistsError, match=r"hf: not empty .*\(pytorch_model.bin, vocab.txt\)"):
+        check_replaceable_directory(hf, PRESET_FILES)
+    (hf / "pytorch_model.bin").unlink()
+    (hf / "vocab.txt").unlink()
+    with pytest.raises(FileExistsError, match=r"\(no metadata.json\)"):  # keras-hub's mark
+        check_replaceable_directory(hf, PRESET_FILES)
+    os.symlink(precious, tmp_path / "link")
+    with pytest.raises(FileExistsError, match="link: is a symbolic link"):
+        check_replaceable_directory(tmp_path / "link", ("config.json",))
+    (tmp_path / "link").unlink()
     # The working directory (".") or a folder above it: refused even when it looks like a model.
     (precious / "config.json").write_text("{}")
     monkeypatch.chdir(precious)

@@ -77,6 +77,13 @@ def test_a_bad_finetune_parameter_is_one_message_naming_it(name, value, message)
     assert "\n" not in str(error.value)
 
 
+def test_an_infinite_null_threshold_means_never_no_answer():
+    p = validate_params({"task": "squad2", "task_options": {"null_score_diff_threshold": float("inf")}})
+    assert p.task_options == {"null_score_diff_threshold": float("inf")}
+    with pytest.raises(ParameterError, match="'null_score_diff_threshold' .*must be a finite number, got nan"):
+        validate_params({"task": "squad2", "task_options": {"null_score_diff_threshold": float("nan")}})
+
+
 def test_task_options_are_checked_for_the_task():
     assert check_task_options("squad1", {"doc_stride": 64.0, "null_score_diff_threshold": -1}) == {
         "doc_stride": 64,

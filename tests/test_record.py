@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from workbench.runs.record import PARAMETERS_FILE, claim_run_dir, model_name, run_id, utc_now
+from workbench.runs.record import PARAMETERS_FILE, claim_run_dir, model_name, release_run_dir, run_id, utc_now
 
 
 def test_timestamps_are_utc_whatever_the_local_time_zone(monkeypatch):
@@ -43,11 +43,6 @@ def test_a_run_dir_refuses_other_parameters_and_allows_bookkeeping_ones(tmp_path
     claim_run_dir(str(run), {**params, "learning_rate": 1.0}, ignore=("checkpoint_every",))  # 1 == 1.0
     claim_run_dir(str(run), {**params, "checkpoint_every": 5}, ignore=("checkpoint_every",))
     assert json.loads((run / PARAMETERS_FILE).read_text())["checkpoint_every"] == 5
-    # Only parameters.json there: an attempt that failed its input checks, replaced.
-    claim_run_dir(str(run), {**params, "learning_rate": 3}, ignore=("checkpoint_every",))
-    assert json.loads((run / PARAMETERS_FILE).read_text())["learning_rate"] == 3
-    claim_run_dir(str(run), params, ignore=("checkpoint_every",))
-    (run / "history.csv").write_text("step,loss\n")  # the run has begun
     with pytest.raises(ValueError) as error:
         claim_run_dir(str(run), {**params, "learning_rate": 2, "seed": 3}, ignore=("checkpoint_every",))
     message = str(error.value)
@@ -56,6 +51,24 @@ def test_a_run_dir_refuses_other_parameters_and_allows_bookkeeping_ones(tmp_path
     )
     assert "Parameters that may differ: checkpoint_every" in message and str(run) in message
     assert json.loads((run / PARAMETERS_FILE).read_text())["learning_rate"] == 1  # unchanged
+    # A run that stopped before writing anything else gives the folder back; one that began keeps it.
+    release_run_dir(str(run))
+    claim_run_dir(str(run), {**params, "learning_rate": 3}, ignore=("checkpoint_every",))
+    (run / "history.csv").write_text("step,loss\n")
+    release_run_dir(str(run))
+    assert json.loads((run / PARAMETERS_FILE).read_text())["learning_rate"] == 3
     (run / PARAMETERS_FILE).write_text("{not json")
     with pytest.raises(ValueError, match=f"{run / PARAMETERS_FILE}: unreadable run parameters"):
         claim_run_dir(str(run), params)
+
+
+def test_a_run_that_fails_its_input_checks_gives_its_folder_back(tmp_path):
+    from tiny_runs import finetune_params
+
+    from workbench.training.finetune import finetune
+
+    out = tmp_path / "run"
+    typo = str(tmp_path / "vocab-typo.txt")
+    with pytest.raises(FileNotFoundError, match="vocab-typo.txt"):
+        finetune(**finetune_params(task="rte", output_dir=str(out), results_csv=str(tmp_path / "t.csv"), vocab=typo))
+    assert not (out / PARAMETERS_FILE).exists()  # the corrected rerun is not refused for its other vocab

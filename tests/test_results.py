@@ -189,7 +189,12 @@ def test_a_complete_last_row_without_a_newline_is_kept(tmp_path, capsys):
     path.write_text(",".join(FINETUNE_COLUMNS) + "\n" + ",".join(row))
     append_rows(str(path), _rows("e"))
     assert list(pd.read_csv(path)["run_id"]) == ["hand", "e", "e"]
-    assert "removed" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "finetune.csv, line 2: kept a last row that had no newline" in out and "removed" not in out
+    # A header alone without its newline: the rows go below it.
+    path.write_text(",".join(FINETUNE_COLUMNS))
+    append_rows(str(path), _rows("f"))
+    assert list(pd.read_csv(path)["run_id"]) == ["f", "f"]
 
 
 def test_a_run_checks_its_results_table_before_it_starts(tmp_path):

@@ -106,6 +106,24 @@ def test_only_control_and_format_characters_are_deleted():
         assert [tokenizer.id_to_token(i) for i in ids] == expected, text
 
 
+def test_both_paths_delete_the_same_characters_over_all_of_unicode():
+    """The TensorFlow path's class of deleted characters comes from the same
+    `unicodedata` as the Python path (RE2's own tables are a newer Unicode)."""
+    import unicodedata
+
+    from workbench.text.wordpiece import _clean_char, _is_cjk
+
+    chars = [  # every C* code point but surrogates (not UTF-8) and the CJK blocks' unassigned ones (spaced)
+        chr(c)
+        for c in range(0x110000)
+        if unicodedata.category(chr(c))[0] == "C" and not 0xD800 <= c <= 0xDFFF and not _is_cjk(chr(c))
+    ]
+    chars += ["a", "\ufffd", "\u200b", "\U00013439"]
+    expected = "".join(c for c in map(_clean_char, chars) if c is not None)
+    tokenizer = BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    assert tokenizer.normalize(tf.constant("".join(chars))).numpy().decode("utf-8") == expected
+
+
 def test_keras_hub_differs_from_the_original_and_we_do_not(toy_vocab):
     """keras-hub's BertTokenizer normalises differently; measure where."""
     vocab_list = load_vocab(toy_vocab)

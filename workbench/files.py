@@ -8,6 +8,7 @@ atomic rename.
 import contextlib
 import os
 import tempfile
+import threading
 
 
 def is_url(path):
@@ -17,10 +18,22 @@ def is_url(path):
     return "://" in os.fspath(path)
 
 
+_UMASK_LOCK = threading.Lock()
+
+
 def _umask():
-    # The process umask (reading it means setting it; set back at once).
-    mask = os.umask(0o022)
-    os.umask(mask)
+    """The process umask: from /proc where there is one (reading it elsewhere
+    means setting it, which another thread could see; done under a lock)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
     return mask
 
 
@@ -61,23 +74,31 @@ def write_text_atomic(path, text):
 
 
 def check_replaceable_directory(path, replaces=()):
-    """Raise unless `path` is free, an empty directory, or a directory holding
-    every name in `replaces` (what an earlier write of the same kind left
-    there): a directory of other files, the working directory or one above it
-    is never replaced."""
+    """Raise unless `path` is free, an empty directory, or an earlier output of
+    the same kind: a directory holding only names in `replaces` (what such an
+    output consists of), including the first one (its mark, e.g. keras-hub's
+    `metadata.json`). A directory with anything else (a Hugging Face download
+    also has a `config.json`, a user's notes), the working directory or one
+    above it is never replaced."""
     path = os.fspath(path)
     if not os.path.lexists(path):
         return
-    if not os.path.isdir(path) or os.path.islink(path):
+    if os.path.islink(path):
+        raise FileExistsError(f"{path}: is a symbolic link; give the directory it points to, or a new one")
+    if not os.path.isdir(path):
         raise FileExistsError(f"{path}: exists and is not a directory; choose another output directory")
-    target = os.path.abspath(path).rstrip(os.sep) + os.sep
-    if (os.path.abspath(os.getcwd()) + os.sep).startswith(target):
+    target = os.path.realpath(path).rstrip(os.sep) + os.sep
+    if (os.path.realpath(os.getcwd()) + os.sep).startswith(target):
         raise FileExistsError(f"{path}: is the working directory or holds it; write into a new directory")
-    if os.listdir(path) and not (replaces and all(os.path.exists(os.path.join(path, n)) for n in replaces)):
-        kind = f" (no {', '.join(replaces)})" if replaces else ""
+    entries = sorted(os.listdir(path))
+    if not entries:
+        return
+    others = [name for name in entries if name not in replaces]
+    if others or replaces[0] not in entries:
+        what = f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''}" if others else f"no {replaces[0]}"
         raise FileExistsError(
-            f"{path}: a directory that is not empty and holds no earlier output of this kind{kind}; "
-            "nothing was written: remove it or choose a new directory"
+            f"{path}: not empty and not an earlier output of this kind ({what}); nothing was written: "
+            "remove it or choose a new directory"
         )
 
 
@@ -86,10 +107,10 @@ def atomic_directory(path, replaces=()):
     """Yield a temporary directory beside `path`; on success it takes the place
     of `path`, on any error it is deleted.
 
-    An existing directory at `path` is replaced only when it is empty or holds
-    every name in `replaces` (e.g. ("config.json",) for a preset written
-    before); anything else is refused before the work starts
-    (`check_replaceable_directory`). The old directory is renamed aside first
+    An existing directory at `path` is replaced only when it is empty or an
+    earlier output of the same kind, holding only names in `replaces` (see
+    `check_replaceable_directory`); anything else is refused before the work
+    starts. The old directory is renamed aside first
     and removed only after the new one is in place, so a crash leaves one of
     the two complete. The directory gets 0777 less the umask.
     """

@@ -49,8 +49,15 @@ def _backend_export_options(model):
     }
 
 
-# What an earlier output of each format holds: such a directory may be replaced.
-REPLACES = {"keras-preset": ("config.json",), "google": ("bert_config.json",), "savedmodel": ("saved_model.pb",)}
+# What an output of each format consists of, its mark first: a directory holding
+# only these (an earlier conversion) may be replaced, nothing else.
+PRESET_FILES = ("metadata.json", "config.json", "model.weights.h5", "tokenizer.json", "assets")
+GOOGLE_FILES = ("bert_config.json", "bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index", "vocab.txt")
+REPLACES = {
+    "keras-preset": PRESET_FILES,
+    "google": GOOGLE_FILES,
+    "savedmodel": ("saved_model.pb", "fingerprint.pb", "variables", "assets"),
+}
 
 
 def convert(src, dst, to, lowercase=None):

@@ -377,12 +377,13 @@ def save_google_release(model, tokenizer, directory):
     original layout (atomically: a temporary directory renamed at the end)."""
     import tensorflow as tf
 
+    from workbench.checkpoints.export import GOOGLE_FILES
     from workbench.files import atomic_directory
     from workbench.models.attention import find_encoder
     from workbench.text.tokenizer import save_vocab
 
     weights = google_weights(model)
-    with atomic_directory(directory, ("bert_config.json",)) as staging:
+    with atomic_directory(directory, GOOGLE_FILES) as staging:
         with tf.Graph().as_default():
             variables = [tf.compat.v1.Variable(value, name=name) for name, value in weights.items()]
             saver = tf.compat.v1.train.Saver(variables)

@@ -147,11 +147,12 @@ def apply_head_weights(model, head_weights):
 def save_pretrained(encoder, tokenizer, directory):
     """Write a keras-hub preset directory (config, weights, vocabulary) that
     `load_pretrained` and `keras_hub.models.BertBackbone.from_preset` read."""
+    from workbench.checkpoints.export import PRESET_FILES
     from workbench.files import atomic_directory, check_replaceable_directory
 
-    check_replaceable_directory(directory, ("config.json",))
+    check_replaceable_directory(directory, PRESET_FILES)
     try:
-        with atomic_directory(directory, ("config.json",)) as staging:
+        with atomic_directory(directory, PRESET_FILES) as staging:
             encoder.save_to_preset(staging)
             tokenizer.save_to_preset(staging)
     except (OSError, RuntimeError) as e:  # disk full, a file-size limit (h5py raises either)

@@ -49,18 +49,21 @@ def extract_features(
 
     `texts_b` (optional) holds each input's second sentence, None for a single one.
 
-    Layer indices count like the original: -1 is the last Transformer layer;
-    0 is the embedding output. `max_seq_length` is capped at the model's
-    position table.
+    Layer indices are the original's (Python indices into the Transformer
+    layers' outputs: 0 the first layer, -1 the last), plus one it does not
+    have: -(L+1), just below its range, for the embedding output.
+    `max_seq_length` is capped at the model's position table.
     """
     encoder = find_encoder(model)
-    states_count = encoder.num_layers + 1  # the embedding output and each layer's
-    outside = [i for i in layers if not -states_count <= i < states_count]
+    count = encoder.num_layers
+    outside = [i for i in layers if not -count - 1 <= i < count]
     if outside:
         raise ValueError(
-            f"layers {outside} do not exist in a {encoder.num_layers}-layer model: use {-states_count} to "
-            f"{states_count - 1} (-1 the last layer, 0 the embedding output)"
+            f"layers {outside} do not exist in a {count}-layer model: use {-count} to {count - 1} "
+            f"(0 the first layer, -1 the last) or {-count - 1} for the embedding output"
         )
+    # hidden_states lists the embedding output first, then each layer's.
+    state_of = {i: (i + 1 if i >= 0 else i) for i in layers}
     max_seq_length = min(max_seq_length, encoder.max_sequence_length)
     # Per input: a pair when its second text has tokens, else `[CLS] A [SEP]`.
     inputs = encode_pairs(tokenizer, texts_a, texts_b, max_seq_length)
@@ -74,7 +77,7 @@ def extract_features(
             results.append(
                 {
                     "tokens": [vocab[i] for i in batch["token_ids"][row][:length]],
-                    "layers": {index: states[index][row, :length] for index in layers},
+                    "layers": {index: states[state_of[index]][row, :length] for index in layers},
                 }
             )
     return results

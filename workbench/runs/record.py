@@ -58,10 +58,9 @@ def claim_run_dir(output_dir, parameters, ignore=()):
     If that file exists and any parameter outside `ignore` differs (the
     parameters that cannot change the results: where results go, checkpoint
     frequency, ...), a `ValueError` names each difference before anything is
-    loaded, trained or overwritten; except when the directory holds nothing
-    else (an earlier attempt failed its input checks before writing anything),
-    whose parameters are replaced. Values compare as JSON stores them, so
-    `1` and `1.0` are the same learning rate.
+    loaded, trained or overwritten. Values compare as JSON stores them, so
+    `1` and `1.0` are the same learning rate. A run that stops before it wrote
+    anything else gives the folder back with `release_run_dir`.
     """
     from workbench.files import write_text_atomic
 
@@ -82,10 +81,7 @@ def claim_run_dir(output_dir, parameters, ignore=()):
             for name in sorted(set(stored) | set(current))
             if name not in ignore and stored.get(name) != current.get(name)
         ]
-        # An attempt that stopped at its input checks (a missing vocabulary, a too
-        # long max_seq_length) left only this file: nothing to resume, start afresh.
-        attempt_only = not [name for name in os.listdir(output_dir) if name != PARAMETERS_FILE]
-        if differences and not attempt_only:
+        if differences:
             raise ValueError(
                 f"output_dir {output_dir!r} holds a run with other parameters ({'; '.join(differences)}). "
                 "A run resumes only with the parameters it began with: use another output_dir, or delete "
@@ -96,3 +92,15 @@ def claim_run_dir(output_dir, parameters, ignore=()):
     os.makedirs(output_dir, exist_ok=True)
     write_text_atomic(path, json.dumps(current, indent=1, sort_keys=True) + "\n")
     return path
+
+
+def release_run_dir(output_dir):
+    """Undo `claim_run_dir` for a run that stopped before writing anything else
+    (its data, vocabulary or model failed to load), so that the corrected rerun,
+    with other parameters, is not refused. A folder holding anything more (a
+    run that trained, another attempt's files) keeps its parameters."""
+    try:
+        if os.listdir(output_dir) == [PARAMETERS_FILE]:
+            os.remove(os.path.join(output_dir, PARAMETERS_FILE))
+    except OSError:
+        pass  # the original error is the one to report

@@ -92,10 +92,11 @@ def check_writable_table(path, columns=FINETUNE_COLUMNS, parameter="results_csv"
 
 def _cut_torn_row(path):
     """Make the table end with a newline before appending. A last line without
-    one that has the header's number of fields is a complete row whose writer
-    (an editor, a script) left out the final newline: it is kept and the
-    newline added. Anything shorter was cut mid-row by a crash outside this
-    module (power loss): that partial row is dropped, and the message says so."""
+    one that has the header's number of fields (or is the header) is kept and
+    the newline added: editors and scripts often leave out the final newline;
+    the message names the line, since a row cut inside its last field looks the
+    same. Anything shorter was cut mid-row by a crash outside this module
+    (power loss): that partial row is dropped, and the message says so."""
     with open(path, "rb+") as f:
         f.seek(0, os.SEEK_END)
         size = f.tell()
@@ -105,11 +106,17 @@ def _cut_torn_row(path):
         f.seek(0)
         data = f.read()
         keep = data.rfind(b"\n") + 1
-        header = next(csv.reader([data[:keep].decode("utf-8", "replace").split("\n", 1)[0]]), [])
-        last = next(csv.reader([data[keep:].decode("utf-8", "replace")]), [])
-        if keep and len(last) == len(header):
+
+        def fields(line):
+            return next(csv.reader([line.decode("utf-8", "replace")]), [])
+
+        header = fields(data.split(b"\n", 1)[0])
+        if keep == 0 or len(fields(data[keep:])) == len(header):
             f.seek(0, os.SEEK_END)
             f.write(b"\n")
+            if keep:
+                line = data.count(b"\n") + 1
+                print(f"{path}, line {line}: kept a last row that had no newline; check its last field")
             return
         f.truncate(keep)
     print(f"{path}: removed an incomplete last row ({size - keep} bytes, no newline) before appending")

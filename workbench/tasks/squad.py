@@ -459,7 +459,8 @@ class SquadTask(Task):
             # The original's n-best list (`write_predictions`): the null answer (None
             # here, after the spans) competes for the n_best_size places, a span's text
             # is kept once, the null answer is appended when it did not make the list,
-            # and a list with no span gets the nonce answer "empty" (scored as a text).
+            # and an empty list gets the nonce answer "empty" (scored as a text). A
+            # v2.0 question with no span at all predicts "" (the original fails there).
             if self.version == "2.0" and null_score < math.inf:
                 candidates.append((null_score, None))
             candidates.sort(key=lambda c: -c[0])  # stable: ties keep that order
@@ -472,11 +473,8 @@ class SquadTask(Task):
                 text = "" if text is None else text
                 seen.add(text)
                 nbest.append((score, text))
-            if self.version == "2.0":
-                if "" not in seen and null_score < math.inf:
-                    nbest.append((null_score, ""))
-                if len(nbest) == 1:
-                    nbest.insert(0, (0.0, "empty"))
+            if self.version == "2.0" and "" not in seen and null_score < math.inf:
+                nbest.append((null_score, ""))
             if not nbest:
                 nbest = [(0.0, "empty")]
             scores = np.array([s for s, _ in nbest])

@@ -16,6 +16,7 @@ original ids; `tests/test_tokenizer.py` measures keras-hub's difference and ours
 """
 
 import collections
+import functools
 import os
 import re
 
@@ -78,6 +79,28 @@ def build_vocab(texts, vocab_size, lowercase=True, reserved_tokens=SPECIAL_TOKEN
 # at spaces and at every punctuation character, which stays a word of its own.
 # Punctuation is the original's: all non-alphanumeric ASCII and Unicode class P.
 _PUNCTUATION_RE2 = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
+
+
+@functools.cache
+def _deleted_characters_re2():
+    """An RE2 class of the characters the original's cleaning deletes (U+FFFD,
+    control Cc and format Cf characters other than tab, newline and return),
+    from this Python's `unicodedata`, as the Python path decides: RE2's own
+    `\\p{Cf}` follows a newer Unicode than Python 3.11's (U+13439-U+1343F)."""
+    import unicodedata
+
+    ranges, start = [], None
+    for code in range(0x110001):
+        deleted = code < 0x110000 and (
+            code == 0xFFFD or (chr(code) not in "\t\n\r" and unicodedata.category(chr(code)) in ("Cc", "Cf"))
+        )
+        if deleted and start is None:
+            start = code
+        elif not deleted and start is not None:
+            ranges.append(f"\\x{{{start:X}}}-\\x{{{code - 1:X}}}")
+            start = None
+    return "[" + "".join(ranges) + "]"
+
 
 # keras-hub arguments with one value only: the original BERT always splits text
 # into words, always splits CJK ideographs, and marks word continuations "##".
@@ -195,7 +218,7 @@ class BertTokenizer(keras_hub.tokenizers.BertTokenizer):
         stripping, as TensorFlow string ops."""
         text = tf.convert_to_tensor(inputs)
         text = tf.strings.regex_replace(text, r"[\t\n\r\p{Zs}\x{2028}\x{2029}]", " ")
-        text = tf.strings.regex_replace(text, r"[\p{Cc}\p{Cf}\x{FFFD}]", "")
+        text = tf.strings.regex_replace(text, _deleted_characters_re2(), "")
         text = tf.strings.regex_replace(text, _CJK_REGEX, r" \0 ")
         if self.do_lower_case:
             text = tf.strings.lower(text, encoding="utf-8")

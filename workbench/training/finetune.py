@@ -104,7 +104,7 @@ def finetune(**params):
     p = validate_params(params)
     import keras
 
-    from workbench.runs.record import claim_run_dir, utc_now
+    from workbench.runs.record import claim_run_dir, release_run_dir, utc_now
     from workbench.runs.tables import append_rows, check_writable_table
     from workbench.tasks.registry import get_task
     from workbench.training.distribution import auto_steps_per_execution, describe_strategy, get_strategy, is_chief
@@ -121,13 +121,17 @@ def finetune(**params):
     if chief:
         check_writable_table(p.results_csv)
         claim_run_dir(output_dir, dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
-    steps_per_execution = auto_steps_per_execution(p.steps_per_execution, strategy, p.checkpoint_every)
-
-    train, evaluation = _load_splits(task, p)
-    pretrained, model = _build_model(task, p, strategy, recipe.max_seq_length)
-    features = _training_features(task, p, train, pretrained.tokenizer, recipe.max_seq_length, chief)
-    total_batches, optimizer_steps = recipe.steps(len(features), p.gradient_accumulation)
-    _compile(model, task, p, recipe, optimizer_steps, features, strategy, steps_per_execution)
+    try:
+        steps_per_execution = auto_steps_per_execution(p.steps_per_execution, strategy, p.checkpoint_every)
+        train, evaluation = _load_splits(task, p)
+        pretrained, model = _build_model(task, p, strategy, recipe.max_seq_length)
+        features = _training_features(task, p, train, pretrained.tokenizer, recipe.max_seq_length, chief)
+        total_batches, optimizer_steps = recipe.steps(len(features), p.gradient_accumulation)
+        _compile(model, task, p, recipe, optimizer_steps, features, strategy, steps_per_execution)
+    except BaseException:
+        if chief:  # e.g. a missing vocabulary: the corrected rerun may use this output_dir
+            release_run_dir(output_dir)
+        raise
 
     where = describe_strategy(strategy)
     row = _row_fields(p, recipe, run_id, output_dir, pretrained.init, where, len(train), optimizer_steps)

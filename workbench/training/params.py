@@ -48,7 +48,7 @@ class ParameterError(ValueError):
     """
 
 
-def param(default=dataclasses.MISSING, *, choices=None, min=None, max=None, above=None, below=None):
+def param(default=dataclasses.MISSING, *, choices=None, min=None, max=None, above=None, below=None, infinite=False):
     """A dataclass field with its allowed values, checked by `check_fields`.
 
     Args:
@@ -56,8 +56,10 @@ def param(default=dataclasses.MISSING, *, choices=None, min=None, max=None, abov
         choices: allowed values, or a function returning them (imported on use,
             so that importing the parameters does not import TensorFlow).
         min, max: inclusive bounds; above, below: exclusive bounds.
+        infinite: whether +-inf is a meaningful value (NaN never is); floats are
+            otherwise finite.
     """
-    metadata = {"choices": choices, "min": min, "max": max, "above": above, "below": below}
+    metadata = {"choices": choices, "min": min, "max": max, "above": above, "below": below, "infinite": infinite}
     return dataclasses.field(default=default, metadata={k: v for k, v in metadata.items() if v is not None})
 
 
@@ -168,7 +170,7 @@ def _choices(metadata):
 def _check_range(name, value, metadata, context):
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value) and (math.isnan(value) or not metadata.get("infinite")):
         raise ParameterError(f"Parameter {name!r}{context} must be a finite number, got {value}")
     low, high = metadata.get("min"), metadata.get("max")
     if low is not None and high is not None and not low <= value <= high:
@@ -272,7 +274,7 @@ class SquadOptions:
     max_query_length: int | None = param(None, min=1)  # question tokens kept
     n_best_size: int | None = param(None, min=1)  # candidate starts/ends per window
     max_answer_length: int | None = param(None, min=1)  # longest answer, in tokens
-    null_score_diff_threshold: float | None = None  # v2.0: no answer above this null-minus-span score
+    null_score_diff_threshold: float | None = param(None, infinite=True)  # v2.0: no answer above this; inf: never
 
     def __post_init__(self):
         check_fields(self, context=" (a SQuAD option)")

@@ -230,7 +230,7 @@ def pretrain(**params):
     p = validate_pretrain_params(params)
     import keras
 
-    from workbench.runs.record import claim_run_dir
+    from workbench.runs.record import claim_run_dir, release_run_dir
     from workbench.runs.tables import append_rows, check_writable_table
     from workbench.training.distribution import describe_strategy, get_strategy, is_chief
 
@@ -259,6 +259,10 @@ def pretrain(**params):
                 train_seconds=round(outcome.seconds, 3), sequences_per_second=outcome.examples_per_second(p.batch_size)
             )
             rows += _result_rows(row, phase, initial, final)
+    except BaseException:
+        if chief:  # stopped before writing anything (a missing vocabulary): the corrected rerun may use output_dir
+            release_run_dir(output_dir)
+        raise
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
