@@ -35,7 +35,7 @@ def test_a_directory_of_other_files_is_never_replaced(tmp_path, monkeypatch):
     assert (precious / "notes.txt").read_text() == "keep me"
     assert sorted(os.listdir(tmp_path)) == ["precious"]  # no staging directory left behind
     # A Hugging Face download has a config.json too, but other files: not a keras-hub preset.
-    from workbench.checkpoints.export import PRESET_FILES
+    from workbench.checkpoints import PRESET_FILES
 
     hf = tmp_path / "hf"
     hf.mkdir()
@@ -48,8 +48,9 @@ def test_a_directory_of_other_files_is_never_replaced(tmp_path, monkeypatch):
     with pytest.raises(FileExistsError, match=r"\(no metadata.json\)"):  # keras-hub's mark
         check_replaceable_directory(hf, PRESET_FILES)
     os.symlink(precious, tmp_path / "link")
-    with pytest.raises(FileExistsError, match="link: is a symbolic link"):
-        check_replaceable_directory(tmp_path / "link", ("config.json",))
+    for link in (str(tmp_path / "link"), str(tmp_path / "link") + "/"):  # a trailing slash follows links
+        with pytest.raises(FileExistsError, match="link: is a symbolic link"):
+            check_replaceable_directory(link, ("config.json",))
     (tmp_path / "link").unlink()
     # The working directory (".") or a folder above it: refused even when it looks like a model.
     (precious / "config.json").write_text("{}")

@@ -2,6 +2,7 @@
 
 import datetime
 import json
+import os
 import time
 
 import pytest
@@ -72,3 +73,30 @@ def test_a_run_that_fails_its_input_checks_gives_its_folder_back(tmp_path):
     with pytest.raises(FileNotFoundError, match="vocab-typo.txt"):
         finetune(**finetune_params(task="rte", output_dir=str(out), results_csv=str(tmp_path / "t.csv"), vocab=typo))
     assert not (out / PARAMETERS_FILE).exists()  # the corrected rerun is not refused for its other vocab
+
+
+def test_a_pretraining_run_stopped_by_a_bad_length_gives_its_folder_back(tmp_path):
+    from tiny_runs import pretrain_params
+
+    from workbench.training.pretrain import pretrain
+
+    out = tmp_path / "run"
+    args = dict(output_dir=str(out), results_csv=str(tmp_path / "p.csv"), vocab_size=200, phase1_steps=1)
+    # No vocab: one is learned into output_dir before the lengths meet the model's 512 positions.
+    with pytest.raises(ValueError, match="'phase2_seq_length': 1024 exceeds the model's 512 positions"):
+        pretrain(**pretrain_params("vocab", phase2_seq_length=1024, phase2_steps=1, **args))
+    assert not out.exists() or os.listdir(out) == []
+
+
+def test_an_output_folder_that_would_be_refused_at_the_end_is_refused_first(tmp_path):
+    from tiny_runs import finetune_params
+
+    from workbench.training.finetune import finetune
+
+    out = tmp_path / "run"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "notes.txt").write_text("mine")
+    (out / "model" / ".DS_Store").write_text("")  # litter alone would not stop it
+    with pytest.raises(FileExistsError, match=r"model: not empty .*\(notes.txt\)"):
+        finetune(**finetune_params(task="rte", output_dir=str(out), results_csv=str(tmp_path / "t.csv")))
+    assert not (out / "history.csv").exists()  # before any training

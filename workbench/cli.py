@@ -429,7 +429,11 @@ def build_parser():
     p.add_argument("--lowercase", type=_boolean, default=None)
     p.add_argument("--input", required=True, help="text file: one input per line, 'A ||| B' for pairs")
     p.add_argument("--output", required=True, help="output .jsonl (original format) or .npz")
-    p.add_argument("--layers", default="-1,-2,-3,-4", help="layer indices, e.g. --layers=-1,-2 (0: embeddings)")
+    p.add_argument(
+        "--layers",
+        default="-1,-2,-3,-4",
+        help="layer indices as the original's: 0 the first layer, -1 the last, -(L+1) the embedding output",
+    )
     p.add_argument("--max-seq-length", type=int, default=128)
     p.set_defaults(func=cmd_extract_features)
 

@@ -73,14 +73,19 @@ def write_text_atomic(path, text):
             f.write(text)
 
 
+# Files a desktop or Jupyter leaves in any folder it shows: no reason to refuse one.
+JUNK = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".ipynb_checkpoints"})
+
+
 def check_replaceable_directory(path, replaces=()):
     """Raise unless `path` is free, an empty directory, or an earlier output of
     the same kind: a directory holding only names in `replaces` (what such an
     output consists of), including the first one (its mark, e.g. keras-hub's
     `metadata.json`). A directory with anything else (a Hugging Face download
     also has a `config.json`, a user's notes), the working directory or one
-    above it is never replaced."""
-    path = os.fspath(path)
+    above it is never replaced. Desktop and Jupyter litter (`JUNK`) is allowed
+    beside the format's names and goes with the directory."""
+    path = os.fspath(path).rstrip(os.sep) or os.sep  # "link/" would follow the link
     if not os.path.lexists(path):
         return
     if os.path.islink(path):
@@ -93,7 +98,7 @@ def check_replaceable_directory(path, replaces=()):
     entries = sorted(os.listdir(path))
     if not entries:
         return
-    others = [name for name in entries if name not in replaces]
+    others = [name for name in entries if name not in replaces and name not in JUNK]
     if others or replaces[0] not in entries:
         what = f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''}" if others else f"no {replaces[0]}"
         raise FileExistsError(
@@ -116,7 +121,7 @@ def atomic_directory(path, replaces=()):
     """
     import shutil
 
-    path = os.fspath(path)
+    path = os.fspath(path).rstrip(os.sep) or os.sep
     check_replaceable_directory(path, replaces)
     parent = os.path.dirname(os.path.abspath(path))
     try:

@@ -11,6 +11,8 @@
 
 import os
 
+from workbench.checkpoints import GOOGLE_FILES, PRESET_FILES, SAVEDMODEL_FILES
+
 FORMATS = ("keras-preset", "google", "savedmodel")
 
 
@@ -49,15 +51,8 @@ def _backend_export_options(model):
     }
 
 
-# What an output of each format consists of, its mark first: a directory holding
-# only these (an earlier conversion) may be replaced, nothing else.
-PRESET_FILES = ("metadata.json", "config.json", "model.weights.h5", "tokenizer.json", "assets")
-GOOGLE_FILES = ("bert_config.json", "bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index", "vocab.txt")
-REPLACES = {
-    "keras-preset": PRESET_FILES,
-    "google": GOOGLE_FILES,
-    "savedmodel": ("saved_model.pb", "fingerprint.pb", "variables", "assets"),
-}
+# What an earlier output of each format holds (such a directory may be replaced).
+REPLACES = {"keras-preset": PRESET_FILES, "google": GOOGLE_FILES, "savedmodel": SAVEDMODEL_FILES}
 
 
 def convert(src, dst, to, lowercase=None):

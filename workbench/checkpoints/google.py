@@ -377,7 +377,7 @@ def save_google_release(model, tokenizer, directory):
     original layout (atomically: a temporary directory renamed at the end)."""
     import tensorflow as tf
 
-    from workbench.checkpoints.export import GOOGLE_FILES
+    from workbench.checkpoints import GOOGLE_FILES
     from workbench.files import atomic_directory
     from workbench.models.attention import find_encoder
     from workbench.text.tokenizer import save_vocab

@@ -147,7 +147,7 @@ def apply_head_weights(model, head_weights):
 def save_pretrained(encoder, tokenizer, directory):
     """Write a keras-hub preset directory (config, weights, vocabulary) that
     `load_pretrained` and `keras_hub.models.BertBackbone.from_preset` read."""
-    from workbench.checkpoints.export import PRESET_FILES
+    from workbench.checkpoints import PRESET_FILES
     from workbench.files import atomic_directory, check_replaceable_directory
 
     check_replaceable_directory(directory, PRESET_FILES)

@@ -94,13 +94,16 @@ def claim_run_dir(output_dir, parameters, ignore=()):
     return path
 
 
-def release_run_dir(output_dir):
-    """Undo `claim_run_dir` for a run that stopped before writing anything else
-    (its data, vocabulary or model failed to load), so that the corrected rerun,
-    with other parameters, is not refused. A folder holding anything more (a
-    run that trained, another attempt's files) keeps its parameters."""
+def release_run_dir(output_dir, also=()):
+    """Undo `claim_run_dir` for a run that stopped before it wrote anything but
+    its parameters and the files named in `also` (made again by a rerun, e.g. a
+    learned vocab.txt): its data, vocabulary or model failed to load, and the
+    corrected rerun, with other parameters, must not be refused. A folder
+    holding anything more (a run that trained) keeps its parameters."""
     try:
-        if os.listdir(output_dir) == [PARAMETERS_FILE]:
-            os.remove(os.path.join(output_dir, PARAMETERS_FILE))
+        entries = set(os.listdir(output_dir))
+        if PARAMETERS_FILE in entries and entries <= {PARAMETERS_FILE, *also}:
+            for name in entries:
+                os.remove(os.path.join(output_dir, name))
     except OSError:
         pass  # the original error is the one to report

@@ -104,6 +104,8 @@ def finetune(**params):
     p = validate_params(params)
     import keras
 
+    from workbench.checkpoints import PRESET_FILES
+    from workbench.files import check_replaceable_directory
     from workbench.runs.record import claim_run_dir, release_run_dir, utc_now
     from workbench.runs.tables import append_rows, check_writable_table
     from workbench.tasks.registry import get_task
@@ -121,6 +123,8 @@ def finetune(**params):
     if chief:
         check_writable_table(p.results_csv)
         claim_run_dir(output_dir, dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
+        if p.save_model:  # refused at the end, after training, otherwise
+            check_replaceable_directory(os.path.join(output_dir, "model"), PRESET_FILES)
     try:
         steps_per_execution = auto_steps_per_execution(p.steps_per_execution, strategy, p.checkpoint_every)
         train, evaluation = _load_splits(task, p)

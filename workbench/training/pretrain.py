@@ -230,6 +230,8 @@ def pretrain(**params):
     p = validate_pretrain_params(params)
     import keras
 
+    from workbench.checkpoints import GOOGLE_FILES, PRESET_FILES
+    from workbench.files import check_replaceable_directory
     from workbench.runs.record import claim_run_dir, release_run_dir
     from workbench.runs.tables import append_rows, check_writable_table
     from workbench.training.distribution import describe_strategy, get_strategy, is_chief
@@ -246,6 +248,9 @@ def pretrain(**params):
     if chief:
         check_writable_table(p.results_csv, PRETRAIN_COLUMNS)
         claim_run_dir(output_dir, dataclasses.asdict(p), ignore=BOOKKEEPING_PARAMETERS)
+        # Refused at the end, after training, otherwise.
+        check_replaceable_directory(os.path.join(output_dir, "model"), PRESET_FILES)
+        check_replaceable_directory(os.path.join(output_dir, "google"), GOOGLE_FILES)
     try:
         pretrained, model = _build_model(p, scratch or output_dir, strategy)
         metrics, histories, rows = {}, [], []
@@ -260,8 +265,8 @@ def pretrain(**params):
             )
             rows += _result_rows(row, phase, initial, final)
     except BaseException:
-        if chief:  # stopped before writing anything (a missing vocabulary): the corrected rerun may use output_dir
-            release_run_dir(output_dir)
+        if chief:  # stopped before training (a missing corpus, a too long sequence): the rerun may use output_dir
+            release_run_dir(output_dir, also=("vocab.txt",))
         raise
     finally:
         if scratch:
