@@ -266,7 +266,7 @@ def pretrain(**params):
             rows += _result_rows(row, phase, initial, final)
     except BaseException:
         if chief:  # stopped before training (a missing corpus, a too long sequence): the rerun may use output_dir
-            release_run_dir(output_dir, also=("vocab.txt",))
+            release_run_dir(output_dir, also=("vocab.txt",) if p.vocab is None else ())  # a vocab it learned
         raise
     finally:
         if scratch:
