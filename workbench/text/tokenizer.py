@@ -30,6 +30,7 @@ from workbench.text.wordpiece import (  # noqa: F401  (re-exported: the tokenize
     _CJK_REGEX,
     MAX_CHARS_PER_WORD,
     SPECIAL_TOKENS,
+    _clean_char,
     basic_tokenize_with_offsets,
     check_vocab,
     load_vocab,
@@ -85,15 +86,11 @@ _PUNCTUATION_RE2 = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
 def _deleted_characters_re2():
     """An RE2 class of the characters the original's cleaning deletes (U+FFFD,
     control Cc and format Cf characters other than tab, newline and return),
-    from this Python's `unicodedata`, as the Python path decides: RE2's own
-    `\\p{Cf}` follows a newer Unicode than Python 3.11's (U+13439-U+1343F)."""
-    import unicodedata
-
+    decided by the Python path's own rule (`_clean_char`): RE2's `\\p{Cf}`
+    follows a newer Unicode than Python 3.11's (U+13439-U+1343F)."""
     ranges, start = [], None
     for code in range(0x110001):
-        deleted = code < 0x110000 and (
-            code == 0xFFFD or (chr(code) not in "\t\n\r" and unicodedata.category(chr(code)) in ("Cc", "Cf"))
-        )
+        deleted = code < 0x110000 and _clean_char(chr(code)) is None
         if deleted and start is None:
             start = code
         elif not deleted and start is not None:
